@@ -1,0 +1,122 @@
+"""Set creation baselines (paper 2, section 2.1) with Top-n's signature, and a dispatcher.
+
+Every creator is ``create(params, z, n, *, max_n=None, rng=None) -> (x, mask)`` with
+``z [num_sets, latent_dim]``, ``n`` an int or ``[num_sets]`` sizes, ``x [num_sets, max_n,
+out_dim]`` (padding rows 0) and ``mask [num_sets, max_n]``, so a model swaps its creator by
+name (:func:`create_set`).
+
+- First-n: the first n rows of a learned reference set, plus the latent (eq. 11: appending
+  ``z`` to each point and applying a linear layer equals adding ``z W``).
+- i.i.d.: n points drawn from ``N(0, I)`` in ``noise_dim`` dimensions, mapped linearly, plus
+  ``z W``; exchangeable, and random (needs ``rng``).
+- MLP: ``z -> [n_max * out_dim]``, reshaped, the first n rows kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from setwise.reference import nn
+from setwise.reference import validation as V
+from setwise.reference.top_n import creation_sizes, init_top_n_creation, top_n_creation
+
+CREATORS = ("top_n", "first_n", "iid", "mlp")
+
+
+def init_first_n_creation(rng, latent_dim, out_dim, num_points, *, dtype="float32"):
+    """``points [num_points, out_dim]`` (num_points = n_max) and ``z_w [latent_dim, out_dim]``."""
+    rng, dtype = nn.as_rng(rng), nn.check_dtype("init_first_n_creation", dtype)
+    params = {"points": rng.standard_normal((num_points, out_dim)).astype(dtype)}
+    nn.init_linear(rng, params, "z", latent_dim, out_dim, dtype, bias=False)
+    return params
+
+
+def first_n_creation(params, z, n, *, max_n=None, rng=None):
+    """First-n: ``X0 = R[:n] + 1_n z^T W_z`` (Zhang et al. 2019; eq. 11's sum form).
+
+    Not invariant to permuting the reference rows: that is the bias Top-n removes.
+    """
+    op = "first_n_creation"
+    z = np.asarray(z)
+    V.check_param(op, params, "points")
+    V.check_param(op, params, "z_w")
+    _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
+    V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
+    x = params["points"][None, :max_n] + (z @ params["z_w"])[:, None]
+    return np.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+def init_iid_creation(rng, latent_dim, out_dim, num_points=None, *, noise_dim=None,
+                      dtype="float32"):
+    """``noise_w [noise_dim, out_dim]`` and ``z_w [latent_dim, out_dim]``; no size limit.
+
+    ``noise_dim`` defaults to ``out_dim``; ``num_points`` is accepted and unused.
+    """
+    rng, dtype = nn.as_rng(rng), nn.check_dtype("init_iid_creation", dtype)
+    params = {}
+    nn.init_linear(rng, params, "noise", noise_dim or out_dim, out_dim, dtype, bias=False)
+    nn.init_linear(rng, params, "z", latent_dim, out_dim, dtype, bias=False)
+    return params
+
+
+def iid_creation(params, z, n, *, max_n=None, rng=None):
+    """i.i.d. sampling: ``X0 = E W_e + 1_n z^T W_z`` with ``E_ij ~ N(0, 1)`` drawn from ``rng``.
+
+    ``rng``: ``numpy.random.Generator`` or int seed (required).
+    """
+    op = "iid_creation"
+    z = np.asarray(z)
+    V.check_param(op, params, "noise_w")
+    V.check_param(op, params, "z_w")
+    _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
+    if rng is None:
+        V.fail(op, "rng", "is None", "a numpy.random.Generator or int seed (i.i.d. creation "
+               "samples noise)")
+    noise = nn.as_rng(rng).standard_normal((z.shape[0], max_n, params["noise_w"].shape[0]))
+    x = noise.astype(z.dtype) @ params["noise_w"] + (z @ params["z_w"])[:, None]
+    return np.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+def init_mlp_creation(rng, latent_dim, out_dim, num_points, *, hidden=(128,), dtype="float32"):
+    """ReLU layers ``mlp_{i}_w/b`` (``latent_dim -> hidden``), then the output layer
+    ``mlp_out_w [hidden[-1], num_points, out_dim]``, ``mlp_out_b [num_points, out_dim]``."""
+    rng, dtype = nn.as_rng(rng), nn.check_dtype("init_mlp_creation", dtype)
+    params = {}
+    sizes = [latent_dim, *hidden]
+    nn.init_mlp(rng, params, "mlp", sizes, dtype)
+    params["mlp_out_w"] = nn.truncated_normal(rng, (sizes[-1], num_points, out_dim),
+                                              1 / np.sqrt(sizes[-1]), dtype)
+    params["mlp_out_b"] = np.zeros((num_points, out_dim), dtype)
+    return params
+
+
+def mlp_creation(params, z, n, *, max_n=None, rng=None):
+    """MLP creation: ``reshape(MLP(z), [n_max, out_dim])[:n]`` (no extrapolation past n_max)."""
+    op = "mlp_creation"
+    z = np.asarray(z)
+    V.check_param(op, params, "mlp_out_w")
+    num_points = params["mlp_out_w"].shape[1]
+    _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
+    h = z
+    for i in range(nn.mlp_depth(params, "mlp")):
+        h = np.maximum(h @ params[f"mlp_{i}_w"] + params[f"mlp_{i}_b"], 0)
+    x = (np.einsum("bh,hnc->bnc", h, params["mlp_out_w"]) + params["mlp_out_b"])[:, :max_n]
+    return np.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+_INIT = {"top_n": init_top_n_creation, "first_n": init_first_n_creation,
+         "iid": init_iid_creation, "mlp": init_mlp_creation}
+_CREATE = {"top_n": top_n_creation, "first_n": first_n_creation, "iid": iid_creation,
+           "mlp": mlp_creation}
+
+
+def init_creation(name, rng, latent_dim, out_dim, num_points, **kwargs):
+    """``init_<name>_creation(rng, latent_dim, out_dim, num_points, **kwargs)``."""
+    V.check_choice("init_creation", "name", name, CREATORS)
+    return _INIT[name](rng, latent_dim, out_dim, num_points, **kwargs)
+
+
+def create_set(name, params, z, n, *, max_n=None, rng=None):
+    """``<name>_creation(params, z, n, max_n=max_n, rng=rng)``: one of :data:`CREATORS`."""
+    V.check_choice("create_set", "name", name, CREATORS)
+    return _CREATE[name](params, z, n, max_n=max_n, rng=rng)

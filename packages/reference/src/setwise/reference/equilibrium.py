@@ -1,0 +1,282 @@
+"""Equilibrium Aggregation (paper 1, eqs. 3-5 and 13; appendix C; Listings 1-2).
+
+A set ``X`` is encoded as the approximate minimiser of a learned energy,
+
+.. math::
+
+    E(X, y) = s(N) \\Big( \\mathrm{softplus}(\\lambda) \\|y\\|^2 + \\sum_{i=1}^N F(x_i, y) \\Big),
+    \\qquad s(N) = \\frac{\\log_2(N + 1)}{N + 10^{-8}} \\;\\text{(eq. 13)} \\;\\text{or}\\; 1
+    \\;\\text{(eq. 3)},
+
+found by ``num_steps`` steps of Nesterov-accelerated gradient descent from ``y0 = 0``
+(Listing 2): for t = 1..T,
+
+.. math::
+
+    g_t = \\nabla_y E(X, y_{t-1} + \\mu v_{t-1}), \\quad
+    v_t = \\mu v_{t-1} - \\alpha g_t, \\quad
+    y_t = y_{t-1} + [\\max_d |g_{t,d}| \\ge \\text{gtol}]\\, v_t,
+
+optionally clipped to ``[-clip, clip]``, with ``alpha = softplus(step_size_raw)`` and
+``mu = sigmoid(momentum_raw)`` learned.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from setwise.reference import nn
+from setwise.reference import validation as V
+from setwise.reference.potentials import (
+    POTENTIALS,
+    init_potential,
+    potential_grad_y,
+    potential_out_dim_ok,
+    potential_value,
+)
+from setwise.reference.segments import as_segments, segment_sum
+
+GRAD_MODES = ("unrolled", "implicit", "truncated")
+SCALE_EPS = 1e-8
+
+
+class EAInfo(NamedTuple):
+    """Diagnostics of the inner solver, one value per set.
+
+    Attributes:
+        aux_loss: ``[num_sets]`` eq. 5, ``(1/T) sum_t ||g_t||_2^2``.
+        grad_max_norm: ``[num_sets]`` ``max_d |g_T,d|`` of the last gradient computed (Fig. 5).
+        active_steps: ``[num_sets]`` number of steps whose update was applied (gtol mask).
+    """
+
+    aux_loss: object
+    grad_max_norm: object
+    active_steps: object
+
+
+def init_equilibrium_aggregation(rng, in_dim, out_dim, *, potential="residual",
+                                 hidden=(256, 128, 32), step_size=0.125, momentum=0.9,
+                                 reg_weight=None, dtype="float32"):
+    """Parameters of Equilibrium Aggregation, as a flat ``name -> array`` mapping.
+
+    Args:
+        rng: ``numpy.random.Generator`` or int seed.
+        in_dim: element dimension.
+        out_dim: aggregate dimension ``M``.
+        potential: one of :data:`POTENTIALS` (see :mod:`setwise.reference.potentials`).
+        hidden: residual-MLP layer sizes (paper: ``[2h, h, 32]``; median task ``[256, 256, 1]``).
+        step_size: initial ``alpha`` (paper: 0.125); stored as ``step_size_raw = log(expm1(a))``.
+        momentum: initial ``mu`` (paper: 0.9); stored as ``momentum_raw = logit(mu)``.
+        reg_weight: initial ``softplus(lambda)``; ``None`` picks the potential's default:
+            ``log 2`` (raw 0) for ``residual``, 0.5 for ``linear`` (Table 1's ``y^2/2``),
+            and no regulariser (no ``reg_weight_raw`` entry) for the other named potentials.
+        dtype: ``float32`` or ``float64``.
+
+    Returns:
+        the potential's parameters plus scalars ``step_size_raw``, ``momentum_raw`` and
+        (unless there is no regulariser) ``reg_weight_raw``.
+
+    Notes:
+        Listing 2 initialises ``lr`` with a function named ``inverse_softplus`` that is in fact
+        softplus; setwise uses the true inverse, so ``alpha`` starts at ``step_size`` exactly.
+        The papers do not give the initial regulariser weight; setwise starts the residual
+        potential at ``softplus(0) = log 2`` (a zero-initialised ``lambda``).
+    """
+    op = "init_equilibrium_aggregation"
+    dtype = nn.check_dtype(op, dtype)
+    if not 0 < momentum < 1:
+        V.fail(op, "momentum", f"is {momentum!r}", "a value in (0, 1)")
+    if not step_size > 0:
+        V.fail(op, "step_size", f"is {step_size!r}", "a positive value")
+    params = init_potential(rng, in_dim, out_dim, potential=potential, hidden=hidden,
+                            dtype=dtype)
+    if reg_weight is None:
+        reg_weight = {"residual": np.log(2.0), "linear": 0.5}.get(potential)
+    if reg_weight is not None:
+        if not reg_weight > 0:
+            V.fail(op, "reg_weight", f"is {reg_weight!r}", "a positive value or None")
+        params["reg_weight_raw"] = np.asarray(nn.inverse_softplus(reg_weight), dtype)
+    params["step_size_raw"] = np.asarray(nn.inverse_softplus(step_size), dtype)
+    params["momentum_raw"] = np.asarray(nn.logit(momentum), dtype)
+    return params
+
+
+def energy_scale(set_size, scaled=True):
+    """``s(N) = log2(N + 1) / (N + 1e-8)`` (eq. 13) or 1 (eq. 3, ``scaled=False``)."""
+    set_size = np.asarray(set_size)
+    if not scaled:
+        return np.ones_like(set_size)
+    return np.log2(set_size + 1) / (set_size + SCALE_EPS)
+
+
+def _check_ea(op, params, seg, potential, y=None):
+    V.check_choice(op, "potential", potential, POTENTIALS)
+    if potential == "residual":
+        V.check_param(op, params, "potential_0_w")
+        in_width = params["potential_0_w"].shape[0]
+        out_dim = in_width - seg.x.shape[1]
+        if out_dim < 1:
+            V.fail(op, "x", f"has dim {seg.x.shape[1]}",
+                   f"less than the potential's input width {in_width} (= dim + out_dim)")
+    elif potential == "attention":
+        V.check_param(op, params, "potential_query", (seg.x.shape[1],))
+        out_dim = seg.x.shape[1] + 1
+    elif potential == "power_sum":
+        out_dim = None if y is None else y.shape[-1]
+    else:
+        out_dim = seg.x.shape[1]
+    if y is not None:
+        V.check_rank(op, "y", y.shape, (2,), "y [num_sets, out_dim]")
+        if y.shape[0] != seg.num_sets or (out_dim is not None and y.shape[1] != out_dim):
+            V.fail(op, "y", f"has shape {tuple(y.shape)}", f"[num_sets, out_dim] = "
+                   f"[{seg.num_sets}, {out_dim}]")
+        if (need := potential_out_dim_ok(potential, seg.x.shape[1], y.shape[1])) is not None:
+            V.fail(op, "y", f"has out_dim {y.shape[1]}", need)
+    return out_dim
+
+
+def _reg_weight(params, dtype):
+    if "reg_weight_raw" not in params:
+        return dtype.type(0)
+    return nn.softplus(np.asarray(params["reg_weight_raw"], dtype))
+
+
+def _energy_parts(params, seg, scaled):
+    sizes = segment_sum(seg.weight, seg.index, seg.num_sets)
+    return sizes, energy_scale(sizes, scaled), _reg_weight(params, seg.x.dtype)
+
+
+def energy(params, x, y, mask=None, *, index=None, ptr=None, num_sets=None,
+           potential="residual", scaled=True):
+    """The energy of each set at ``y [num_sets, out_dim]``: ``[num_sets]``.
+
+    .. math:: E(X_s, y_s) = s(N_s) (\\mathrm{softplus}(\\lambda) \\|y_s\\|^2
+              + \\sum_{i \\in s} F(x_i, y_s))
+
+    Invariant to permuting the elements of a set, to padding, and to the other sets.
+    """
+    op = "energy"
+    seg = as_segments(op, x, mask, index, ptr, num_sets)
+    y = np.asarray(y, dtype=seg.x.dtype)
+    _check_ea(op, params, seg, potential, y)
+    sizes, scale, lam = _energy_parts(params, seg, scaled)
+    f = potential_value(params, seg.x, y[seg.index], sizes[seg.index], potential=potential)
+    return scale * (lam * (y**2).sum(-1) + segment_sum(seg.weight * f, seg.index, seg.num_sets))
+
+
+def _energy_grad(params, seg, y, sizes, scale, lam, potential):
+    g = potential_grad_y(params, seg.x, y[seg.index], sizes[seg.index], potential=potential)
+    return scale[:, None] * (2 * lam * y + segment_sum(seg.weight[:, None] * g, seg.index,
+                                                       seg.num_sets))
+
+
+def energy_grad_y(params, x, y, mask=None, *, index=None, ptr=None, num_sets=None,
+                  potential="residual", scaled=True):
+    """``grad_y E(X_s, y_s)`` for each set, analytic: ``[num_sets, out_dim]``."""
+    op = "energy_grad_y"
+    seg = as_segments(op, x, mask, index, ptr, num_sets)
+    y = np.asarray(y, dtype=seg.x.dtype)
+    _check_ea(op, params, seg, potential, y)
+    sizes, scale, lam = _energy_parts(params, seg, scaled)
+    return _energy_grad(params, seg, y, sizes, scale, lam, potential)
+
+
+def check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps):
+    """Validation of the solver's configuration, shared by every backend."""
+    V.check_positive_int(op, "num_steps", num_steps)
+    if not gtol >= 0:
+        V.fail(op, "gtol", f"is {gtol!r}", "a value >= 0")
+    if clip is not None and not clip > 0:
+        V.fail(op, "clip", f"is {clip!r}", "None or a positive value")
+    V.check_choice(op, "grad_mode", grad_mode, GRAD_MODES)
+    if grad_mode == "truncated":
+        V.check_positive_int(op, "truncate_steps", truncate_steps)
+        if truncate_steps > num_steps:
+            V.fail(op, "truncate_steps", f"is {truncate_steps}", f"<= num_steps = {num_steps}")
+    elif truncate_steps is not None:
+        V.fail(op, "truncate_steps", f"is {truncate_steps!r}", "None unless grad_mode="
+               "'truncated'")
+
+
+def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_sets=None,
+                            potential="residual", num_steps=5, scaled=True, gtol=1e-3,
+                            clip=None, out_dim=None, grad_mode="unrolled", truncate_steps=None,
+                            return_info=False):
+    """Equilibrium Aggregation: each set becomes the minimiser of its energy.
+
+    .. math:: y_s = \\arg\\min_y E(X_s, y) \\quad\\text{(approximately: T Nesterov steps)}
+
+    Args:
+        params: mapping from :func:`init_equilibrium_aggregation`.
+        x: ``[num_sets, max_size, dim]`` (with ``mask``) or ``[num_elements, dim]`` (with
+            ``index`` or ``ptr``, and ``num_sets``); float32 or float64.
+        mask: ``[num_sets, max_size]`` bool, True = present.
+        index: ``[num_elements]`` int set ids in ``[0, num_sets)``.
+        ptr: ``[num_sets + 1]`` CSR offsets (elements sorted by set), instead of ``index``.
+        num_sets: number of sets (required with ``index``).
+        potential: one of :data:`POTENTIALS`.
+        num_steps: ``T`` (paper: 5 median, 10 Omniglot, 15 MOLPCBA).
+        scaled: eq. 13 scaling ``s(N)`` (default) or the plain energy of eq. 3.
+        gtol: a set's update is skipped at a step where ``max_d |g_d| < gtol``.
+        clip: if given, ``y`` is clipped to ``[-clip, clip]`` after every step.
+        out_dim: aggregate size; only needed for ``power_sum`` (others know it).
+        grad_mode: ``unrolled``, ``implicit`` or ``truncated``: how backends differentiate;
+            the values are the same in every mode (the reference computes values only).
+        truncate_steps: with ``grad_mode='truncated'``, the number of last steps to
+            back-propagate through.
+        return_info: also return :class:`EAInfo`.
+
+    Returns:
+        ``y [num_sets, out_dim]`` (dtype of ``x``), and :class:`EAInfo` if ``return_info``.
+
+    Invariant to permuting the elements of a set, to padding, and to the other sets in the
+    batch (nothing is averaged over the batch). Empty sets give ``y = 0``.
+
+    Notes:
+        The potential's output is the mean of squares over the last layer (Listing 1; the text
+        says sum). ``grad_max_norm`` is that of the last gradient the solver computed, at the
+        look-ahead point of step T, as in Listing 2, so no extra evaluation is made. The
+        auxiliary loss sums squares over dimensions and averages over steps (eq. 5; Listing 2
+        averages over dimensions and sums over steps).
+    """
+    op = "equilibrium_aggregation"
+    seg = as_segments(op, x, mask, index, ptr, num_sets)
+    check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps)
+    natural = _check_ea(op, params, seg, potential)
+    V.check_param(op, params, "step_size_raw", ())
+    V.check_param(op, params, "momentum_raw", ())
+    if natural is None:
+        if out_dim is None:
+            V.fail(op, "out_dim", "is None", "the aggregate size for the power_sum potential")
+        V.check_positive_int(op, "out_dim", out_dim)
+        if (need := potential_out_dim_ok(potential, seg.x.shape[1], out_dim)) is not None:
+            V.fail(op, "out_dim", f"is {out_dim}", need)
+    elif out_dim is not None and out_dim != natural:
+        V.fail(op, "out_dim", f"is {out_dim}", f"None or {natural} (set by the parameters)")
+    out_dim = natural or out_dim
+
+    dtype = seg.x.dtype
+    sizes, scale, lam = _energy_parts(params, seg, scaled)
+    alpha = nn.softplus(np.asarray(params["step_size_raw"], dtype))
+    mu = nn.sigmoid(np.asarray(params["momentum_raw"], dtype)).astype(dtype)
+
+    y = np.zeros((seg.num_sets, out_dim), dtype)
+    v = np.zeros_like(y)
+    aux = np.zeros(seg.num_sets, dtype)
+    active_steps = np.zeros(seg.num_sets, np.int64)
+    for _ in range(num_steps):
+        g = _energy_grad(params, seg, y + mu * v, sizes, scale, lam, potential)
+        g_max = np.abs(g).max(-1) if out_dim else np.zeros(seg.num_sets, dtype)
+        active = g_max >= gtol
+        v = mu * v - alpha * g
+        y = y + active[:, None] * v
+        if clip is not None:
+            y = np.clip(y, -clip, clip)
+        aux += (g**2).sum(-1)
+        active_steps += active
+    y = y.astype(dtype)
+    if not return_info:
+        return y
+    return y, EAInfo((aux / num_steps).astype(dtype), g_max.astype(dtype), active_steps)

@@ -1,0 +1,176 @@
+"""The one validation layer of setwise.
+
+Every op of every backend calls these functions before it computes anything, so a bad input
+gets the same message everywhere: the op, the argument, what it got, and what was expected.
+The checks look only at shapes, dtypes and (where the caller passes them) a few reduced
+values, so backends can use them without converting their arrays to NumPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def dtype_name(dtype) -> str:
+    """Backend-neutral dtype name: ``torch.float32`` / ``dtype('float32')`` -> ``'float32'``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def fail(op: str, arg: str, got: str, expected: str, exc: type[Exception] = ValueError):
+    """Raise ``exc`` with setwise's message format."""
+    raise exc(f"{op}: argument '{arg}' {got}; expected {expected}")
+
+
+def check_rank(op: str, arg: str, shape: Sequence[int], ranks: Sequence[int], layout: str):
+    if len(shape) not in ranks:
+        fail(op, arg, f"has shape {tuple(shape)} (rank {len(shape)})", layout)
+
+
+def check_float(op: str, arg: str, dtype):
+    name = dtype_name(dtype)
+    if name not in FLOAT_DTYPES:
+        fail(op, arg, f"has dtype {name}", f"a floating dtype ({', '.join(FLOAT_DTYPES)})",
+             TypeError)
+
+
+def check_int(op: str, arg: str, dtype):
+    name = dtype_name(dtype)
+    if name not in INT_DTYPES:
+        fail(op, arg, f"has dtype {name}", "an integer dtype", TypeError)
+
+
+def check_bool(op: str, arg: str, dtype):
+    if dtype_name(dtype) != "bool":
+        fail(op, arg, f"has dtype {dtype_name(dtype)}", "bool (True = element present)",
+             TypeError)
+
+
+def check_finite(op: str, arg: str, all_finite: bool):
+    if not all_finite:
+        fail(op, arg, "contains NaN or Inf", "finite values (padding excluded)")
+
+
+def check_choice(op: str, arg: str, value, choices: Sequence):
+    if value not in choices:
+        fail(op, arg, f"is {value!r}", f"one of {', '.join(map(repr, choices))}")
+
+
+def check_positive_int(op: str, arg: str, value, minimum: int = 1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        fail(op, arg, f"is {value!r}", f"an int >= {minimum}")
+
+
+class SetLayout(NamedTuple):
+    """How a batch of sets is laid out, as decided by :func:`check_sets`.
+
+    ``dense`` is True for ``x [num_sets, max_size, dim]`` (+ optional ``mask``), False for
+    segments ``x [num_elements, dim]`` with ``index`` (or ``ptr``) and ``num_sets``.
+    """
+
+    dense: bool
+    num_sets: int
+    max_size: int  # dense: the padded size; segments: the number of elements
+    dim: int
+
+
+DENSE_OR_SEGMENTS = (
+    "x [num_sets, max_size, dim] with optional mask [num_sets, max_size], "
+    "or x [num_elements, dim] with index [num_elements] (or ptr [num_sets + 1]) and num_sets"
+)
+
+
+def check_sets(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> SetLayout:
+    """Check a batch of sets in either input form and return its :class:`SetLayout`.
+
+    Only shapes and dtypes are checked here; the caller checks values (finite, index range)
+    with :func:`check_finite` and :func:`check_index_values`, where its arrays allow it.
+    """
+    check_float(op, "x", x.dtype)
+    if x.ndim == 3:
+        if index is not None or ptr is not None:
+            fail(op, "index", "was given with a dense x of rank 3",
+                 "index/ptr only with a segment x [num_elements, dim]")
+        b, n, d = x.shape
+        if mask is not None:
+            check_bool(op, "mask", mask.dtype)
+            if tuple(mask.shape) != (b, n):
+                fail(op, "mask", f"has shape {tuple(mask.shape)}",
+                     f"[num_sets, max_size] = {(b, n)} to match x {tuple(x.shape)}")
+        if num_sets is not None and num_sets != b:
+            fail(op, "num_sets", f"is {num_sets}", f"{b}, the first dimension of a dense x")
+        return SetLayout(True, b, n, d)
+    if x.ndim == 2:
+        if mask is not None:
+            fail(op, "mask", "was given with a segment x of rank 2",
+                 "mask only with a dense x [num_sets, max_size, dim]")
+        e, d = x.shape
+        if index is None and ptr is None:
+            fail(op, "index", "is missing for a segment x [num_elements, dim]",
+                 "index [num_elements] or ptr [num_sets + 1]")
+        if index is not None and ptr is not None:
+            fail(op, "ptr", "was given together with index", "exactly one of index and ptr")
+        if index is not None:
+            check_int(op, "index", index.dtype)
+            if tuple(index.shape) != (e,):
+                fail(op, "index", f"has shape {tuple(index.shape)}",
+                     f"[num_elements] = {(e,)} to match x {tuple(x.shape)}")
+            if num_sets is None:
+                fail(op, "num_sets", "is missing", "an int: the number of sets (index alone "
+                     "cannot tell trailing empty sets)")
+        else:
+            check_int(op, "ptr", ptr.dtype)
+            check_rank(op, "ptr", ptr.shape, (1,), "ptr [num_sets + 1]")
+            if ptr.shape[0] < 1:
+                fail(op, "ptr", "is empty", "ptr [num_sets + 1] starting at 0")
+            if num_sets is None:
+                num_sets = ptr.shape[0] - 1
+            elif num_sets != ptr.shape[0] - 1:
+                fail(op, "num_sets", f"is {num_sets}", f"len(ptr) - 1 = {ptr.shape[0] - 1}")
+        check_positive_int(op, "num_sets", num_sets, minimum=0)
+        return SetLayout(False, num_sets, e, d)
+    fail(op, "x", f"has shape {tuple(x.shape)} (rank {x.ndim})", DENSE_OR_SEGMENTS)
+
+
+def check_index_values(op: str, arg: str, lo: int, hi: int, num_sets: int):
+    """``lo``/``hi``: the smallest and largest index value (skip when there are no elements)."""
+    if lo < 0 or hi >= num_sets:
+        fail(op, arg, f"has values in [{lo}, {hi}]", f"values in [0, num_sets) = [0, {num_sets})")
+
+
+def check_ptr_values(op: str, first: int, last: int, nondecreasing: bool, num_elements: int):
+    if first != 0 or last != num_elements or not nondecreasing:
+        fail(op, "ptr", f"starts at {first}, ends at {last} (non-decreasing: {nondecreasing})",
+             f"a non-decreasing ptr from 0 to num_elements = {num_elements}")
+
+
+def check_last_dim(op: str, arg: str, shape: Sequence[int], dim: int, what: str):
+    if shape[-1] != dim:
+        fail(op, arg, f"has last dimension {shape[-1]} (shape {tuple(shape)})", f"{dim} ({what})")
+
+
+def check_param(op: str, params, name: str, shape: Sequence[int] | None = None):
+    """A parameter mapping must hold ``name``, with ``shape`` where given."""
+    if name not in params:
+        have = ", ".join(sorted(params)) or "nothing"
+        fail(op, f"params['{name}']", "is missing", f"a mapping holding it (it holds: {have})",
+             KeyError)
+    if shape is not None and tuple(params[name].shape) != tuple(shape):
+        fail(op, f"params['{name}']", f"has shape {tuple(params[name].shape)}", f"{tuple(shape)}")
+
+
+def check_set_sizes(op: str, n_values: Sequence[int], num_sets: int, limit: int | None,
+                    limit_name: str, max_n: int | None):
+    """Sizes requested of a set creator: one per set, >= 0, <= the creator's limit and max_n."""
+    if len(n_values) != num_sets:
+        fail(op, "n", f"has {len(n_values)} entries", f"an int or one size per set ({num_sets})")
+    if num_sets and min(n_values) < 0:
+        fail(op, "n", f"has a negative size {min(n_values)}", "sizes >= 0")
+    biggest = max(n_values, default=0)
+    if limit is not None and biggest > limit:
+        fail(op, "n", f"asks for {biggest} points", f"at most {limit_name} = {limit}")
+    if max_n is not None and biggest > max_n:
+        fail(op, "max_n", f"is {max_n}", f">= the largest requested size {biggest}")

@@ -1,0 +1,1 @@
+"""setwise.tasks: datasets, models, training loops and the `setwise` command."""
