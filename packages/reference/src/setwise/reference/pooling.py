@@ -7,6 +7,8 @@ sets (0 for sum / mean / max / attention).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from setwise.reference import nn
@@ -86,9 +88,10 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     heads, width = params["query"].shape
     k = (seg.x @ params["key_w"] + params["key_b"]).reshape(-1, heads, width)
     v = (seg.x @ params["value_w"] + params["value_b"]).reshape(-1, heads, width)
-    logits = (k * params["query"]).sum(-1) / np.sqrt(width)
+    logits = (k * params["query"]).sum(-1) / float(np.sqrt(width))
     p = segment_softmax(logits, seg.index, seg.num_sets, seg.weight)
-    return segment_sum((p[..., None] * v).reshape(len(v), -1), seg.index, seg.num_sets)
+    return segment_sum((p[..., None] * v).reshape(len(v), heads * width), seg.index,
+                       seg.num_sets)
 
 
 def pna_delta(set_sizes):
@@ -131,5 +134,5 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
     aggs = np.concatenate([mean, segment_max(seg.x, seg.index, seg.num_sets, seg.weight),
                            segment_min(seg.x, seg.index, seg.num_sets, seg.weight), std], -1)
     log_n = np.log(count + 1)
-    scaled = [aggs, aggs * (log_n / delta), aggs * (delta / np.maximum(log_n, np.log(2)))]
+    scaled = [aggs, aggs * (log_n / delta), aggs * (delta / np.maximum(log_n, math.log(2)))]
     return np.concatenate(scaled, -1) @ params["weight"] + params["bias"]
