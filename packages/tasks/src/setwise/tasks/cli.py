@@ -1,8 +1,201 @@
-"""The `setwise` command."""
+"""The ``setwise`` command.
 
+::
+
+    setwise tasks                                   # the tasks and the paper figure of each
+    setwise train median --backend jax --aggregator ea --dim 16
+    setwise train median --preset paper             # the paper's configuration (10^7 steps)
+    setwise sweep median --out docs/results         # paper 1 Fig. 3 at a CPU budget
+    setwise plot runs/median/torch-ea-D16-s0        # training curve of a run
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
 import sys
+import time
+from pathlib import Path
+
+from setwise.tasks.config import ConfigError, resolve
+from setwise.tasks.registry import Task, get_task, task_names
+from setwise.tasks.runs import RunDirError
+
+RUNS_DIR = Path("runs")
 
 
-def main(argv=None):
-    print("setwise: no commands yet", file=sys.stderr)
-    return 2
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_task_options(parser: argparse.ArgumentParser, task: Task, skip=()):
+    group = parser.add_argument_group("task options (default: the task's CPU configuration)")
+    for o in task.options:
+        if o.name in skip:
+            continue
+        kwargs = {"default": None, "help": f"{o.help} (default {o.default!r})"}
+        if o.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = o.type
+            kwargs["metavar"] = None if o.choices else o.name.upper()
+            if o.choices:
+                kwargs["choices"] = o.choices
+            if o.sequence:
+                kwargs["nargs"] = "+"
+        group.add_argument(_flag(o.name), dest=f"opt_{o.name}", **kwargs)
+    parser.add_argument("--preset", choices=tuple(task.presets), default=None,
+                        help="named configuration: 'cpu' (the default) or 'paper' (the "
+                             "paper's steps and widths; GPU-sized); options given on the "
+                             "command line override it")
+    parser.add_argument("--device", default="auto",
+                        help="auto (GPU if present), cpu, cuda / gpu (default auto)")
+
+
+def _overrides(args) -> dict:
+    return {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_")}
+
+
+def _add_train(subparsers):
+    p = subparsers.add_parser("train", help="train a task's model",
+                              description="Train a task; metrics go to <run-dir>/metrics.jsonl.")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in task_names():
+        task = get_task(name)
+        tp = tasks.add_parser(name, help=task.description, description=task.reproduces)
+        _add_task_options(tp, task)
+        tp.add_argument("--run-dir", type=Path, default=None,
+                        help=f"run directory (default {RUNS_DIR}/<task>/<backend>-<aggregator>-..)")
+        tp.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its last checkpoint")
+        tp.add_argument("--overwrite", action="store_true",
+                        help="discard a run already in --run-dir")
+        tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_sweep(subparsers):
+    p = subparsers.add_parser("sweep", help="train a paper figure's grid and plot it")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in task_names():
+        task = get_task(name)
+        if task.sweep is None:
+            continue
+        s = task.sweep
+        tp = tasks.add_parser(name, help=f"{task.reproduces}",
+                              description=f"Grid of {s.figure}: {s.axis} x aggregators x seeds.")
+        _add_task_options(tp, task, skip=(s.axis, "aggregator", "seed"))
+        axis_type = next(o.type for o in task.options if o.name == s.axis)
+        tp.add_argument("--values", type=axis_type, nargs="+", default=list(s.values),
+                        help=f"values of {s.axis} (default {' '.join(map(str, s.values))})")
+        tp.add_argument("--aggregators", nargs="+", choices=task.aggregators,
+                        default=list(s.aggregators), help="default: %(default)s")
+        tp.add_argument("--seeds", type=int, nargs="+", default=list(s.seeds),
+                        help="default: %(default)s")
+        tp.add_argument("--runs-dir", type=Path, default=RUNS_DIR / f"sweep-{name}",
+                        help="where the runs go (default %(default)s)")
+        tp.add_argument("--out", type=Path, default=Path("docs/results"),
+                        help="where the table and the plot go (default %(default)s)")
+        tp.add_argument("--name", default=name, help="file name of table and plot, without "
+                        "extension (default %(default)s)")
+        tp.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+
+
+def _add_plot(subparsers):
+    p = subparsers.add_parser("plot", help="plot a run's training curve")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="PNG path (default <run_dir>/curve.png)")
+
+
+def _data_cli():
+    """The datasets subcommand (``setwise.tasks.datasets.cli``), if it is there."""
+    try:
+        from setwise.tasks.datasets import cli as data_cli
+    except ImportError:
+        return None
+    if not (hasattr(data_cli, "register") and hasattr(data_cli, "run")):
+        return None
+    return data_cli
+
+
+def build_parser(data_cli=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="setwise", description="Train and evaluate the setwise paper tasks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("tasks", help="list the tasks and the paper figure or table each reproduces")
+    _add_train(sub)
+    _add_sweep(sub)
+    _add_plot(sub)
+    if data_cli is not None:
+        data_cli.register(sub)
+    return parser
+
+
+def cmd_tasks(_args) -> int:
+    for name in task_names():
+        task = get_task(name)
+        sweep = f"; setwise sweep {name}: {task.sweep.figure}" if task.sweep else ""
+        print(f"{name:10s} {task.reproduces}")
+        print(f"{'':10s} {task.description}; aggregators {', '.join(task.aggregators)}; "
+              f"presets {', '.join(task.presets)}{sweep}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from setwise.tasks.train import fit, format_summary
+
+    task = get_task(args.task)
+    config = resolve(task, args.preset, _overrides(args))
+    run_dir = args.run_dir or RUNS_DIR / task.name / task.run_name(config)
+    summary = fit(task, config, run_dir, resume=args.resume, overwrite=args.overwrite,
+                  device=args.device, progress=not args.no_progress)
+    print(format_summary(summary))
+    print(f"metrics: {run_dir / 'metrics.jsonl'}  curve: {run_dir / 'curve.png'}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_sweep(args, argv) -> int:
+    from setwise.tasks.sweep import grid, run_sweep, write_results
+
+    task = get_task(args.task)
+    configs = grid(task, preset=args.preset, overrides=_overrides(args), axis=task.sweep.axis,
+                   values=args.values, aggregators=args.aggregators, seeds=args.seeds)
+    start = time.perf_counter()
+    summaries = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs)
+    command = "setwise " + " ".join(shlex.quote(a) for a in argv)
+    md, png = write_results(task, summaries, axis=task.sweep.axis, values=args.values,
+                            aggregators=args.aggregators, out_dir=args.out, command=command,
+                            seconds=time.perf_counter() - start, name=args.name)
+    print(md.read_text())
+    print(f"wrote {md} and {png}", file=sys.stderr)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from setwise.tasks.plotting import plot_run
+
+    print(plot_run(args.run_dir, args.out))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    data_cli = _data_cli()
+    args = build_parser(data_cli).parse_args(argv)
+    try:
+        if args.command == "tasks":
+            return cmd_tasks(args)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "sweep":
+            return cmd_sweep(args, argv)
+        if args.command == "plot":
+            return cmd_plot(args)
+        return int(data_cli.run(args) or 0)
+    except (ConfigError, RunDirError, FileNotFoundError) as err:
+        print(f"setwise {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training loops, one per backend, sharing :mod:`setwise.tasks.runs`."""

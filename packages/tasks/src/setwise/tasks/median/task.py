@@ -1,0 +1,94 @@
+"""Median estimation (paper 1, section 5.1, appendix D.1, Fig. 3).
+
+Models (section 5.1): Sum / MHA / PNA pooling baselines encode each number with a ResNet of
+layer sizes ``[256, 256, D]``, pool, and predict with ``[D, 128, 1]``; Equilibrium
+Aggregation runs 5 steps on a residual potential ``[256, 256, 1]`` over the ``D + 1``
+inputs ``(x, y)`` and uses the same output network. Square loss; Adam.
+
+Notes:
+    The paper does not give the encoder's or the head's activation: setwise uses ReLU, and
+    LayerNorm on the encoder's hidden layers (Listing 1's SuperMLP with ``normalize``), a
+    plain ReLU MLP for the head. Attention uses ``min(4, D)`` heads so that D = 1, 2 exist
+    (the paper's 4 heads of width D/4 need D >= 4). EA's auxiliary loss weight is 1e-4
+    (appendix D.2: "as in the rest of the experiments"). The batch size is not given: 64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from setwise.tasks.config import training_options
+from setwise.tasks.median import data
+from setwise.tasks.models.spec import AGGREGATORS, MLPSpec, SetModelSpec, init_params
+from setwise.tasks.registry import Option, SweepSpec, Task
+
+PAPER_WIDTH = 256
+
+
+class MedianTask(Task):
+    name = "median"
+    reproduces = "paper 1 (Equilibrium Aggregation), Fig. 3: median of 100 numbers, MSE vs D"
+    description = "predict the median of a set of 100 numbers (uniform / gamma / normal)"
+    aggregators = AGGREGATORS
+    metric = "mse"
+    metric_mode = "min"
+    options = (
+        *training_options(aggregators=AGGREGATORS, aggregator="ea", steps=1500, batch_size=64,
+                          lr=1e-3, eval_every=250, log_every=50),
+        Option("dim", 16, "set embedding size D", int),
+        Option("width", 64, "hidden width of encoder and EA potential (paper: 256)", int),
+        Option("head_width", 128, "hidden width of the output network [D, head_width, 1]", int),
+        Option("ea_steps", 5, "EA gradient steps T (paper: 5)", int),
+        Option("ea_grad_mode", "unrolled", "EA gradient", str,
+               ("unrolled", "implicit", "truncated")),
+        Option("ea_aux_weight", 1e-4, "weight of EA's auxiliary loss (eq. 5)", float),
+        Option("num_heads", 4, "attention heads (min(num_heads, D) are used)", int),
+        Option("set_size", 100, "numbers per set (paper: 100)", int),
+        Option("eval_size", 8192, "held-out sets per evaluation (paper: 80000)", int),
+        Option("eval_batch_size", 1024, "sets per evaluation batch", int),
+    )
+    presets = {
+        "cpu": {},
+        "paper": {"steps": 10_000_000, "width": PAPER_WIDTH, "eval_size": 80_000,
+                  "eval_every": 100_000, "log_every": 1000, "lr": 3e-4},
+    }
+    sweep = SweepSpec(axis="dim", values=(1, 2, 4, 8, 16, 32), aggregators=("sum", "mha", "ea"),
+                      seeds=(0, 1, 2), figure="Fig. 3")
+
+    def spec(self, config: Mapping) -> SetModelSpec:
+        width, dim = int(config["width"]), int(config["dim"])
+        return SetModelSpec(
+            in_dim=1, dim=dim, aggregator=config["aggregator"],
+            encoder=MLPSpec((width, width, dim), "relu", normalize=True, residual=True),
+            head=MLPSpec((dim, int(config["head_width"]), 1), "relu"),
+            ea_hidden=(width, width, 1), ea_steps=int(config["ea_steps"]),
+            ea_grad_mode=config["ea_grad_mode"], ea_aux_weight=float(config["ea_aux_weight"]),
+            num_heads=int(config["num_heads"]), pna_set_sizes=(int(config["set_size"]),))
+
+    def train_batch(self, config, step):
+        return data.train_batch(int(config["seed"]), step, int(config["batch_size"]),
+                                int(config["set_size"]))
+
+    def eval_batches(self, config):
+        return data.eval_batches(int(config["eval_size"]), int(config["set_size"]),
+                                 int(config["eval_batch_size"]))
+
+    def init_params(self, config):
+        return init_params(self.spec(config), int(config["seed"]))
+
+    def build_model(self, backend, params, config):
+        if backend == "torch":
+            from setwise.tasks.models.torch_models import SetRegressor
+        else:
+            from setwise.tasks.models.jax_models import SetRegressor
+        return SetRegressor(self.spec(config), params)
+
+    def evaluate(self, predictions, batches):
+        pred = np.concatenate([np.asarray(p, np.float64) for p in predictions])
+        target = np.concatenate([np.asarray(b["y"], np.float64) for b in batches])
+        return {"mse": float(np.mean((pred - target) ** 2))}
+
+    def run_name(self, config):
+        return f"{config['backend']}-{config['aggregator']}-D{config['dim']}-s{config['seed']}"

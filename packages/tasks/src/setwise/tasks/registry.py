@@ -1,0 +1,114 @@
+"""The task registry: every paper task setwise can train, looked up by name.
+
+A task is data + one model per backend + the paper's metric (:class:`Task`). Tasks are
+registered by import path, so listing them (``setwise tasks``) imports neither PyTorch nor
+JAX, and a new task plugs in with one line in :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: name -> "module:Class" of every registered task. Add later tasks (Omniglot counting,
+#: MOLPCBA readout, SetMNIST, CLEVR, synthetic molecules, QM9) here.
+TASKS: dict[str, str] = {
+    "median": "setwise.tasks.median.task:MedianTask",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One hyperparameter of a task: a ``--name`` flag of ``setwise train <task>``.
+
+    ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``sequence=True`` takes several
+    values (``--encoder-hidden 256 256``).
+    """
+
+    name: str
+    default: Any
+    help: str
+    type: type = str
+    choices: tuple | None = None
+    sequence: bool = False
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The grid of a paper figure: one axis (``axis`` over ``values``) x aggregators x seeds."""
+
+    axis: str
+    values: tuple
+    aggregators: tuple
+    seeds: tuple
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    figure: str = ""
+
+
+class Task:
+    """Base class of a paper task. Subclasses set the attributes and implement the methods.
+
+    Attributes:
+        name: the name used on the command line.
+        reproduces: the paper figure or table (``"paper 1, Fig. 3"``).
+        description: one line.
+        aggregators: the ``--aggregator`` choices.
+        metric: the key of :meth:`evaluate`'s result that the paper reports.
+        metric_mode: ``"min"`` or ``"max"``: which way is better.
+        options: the task's hyperparameters (CPU-sized defaults).
+        presets: named overrides of the defaults; ``"paper"`` is the paper's configuration.
+        sweep: the grid of ``setwise sweep <task>`` (CPU budget), or None.
+    """
+
+    name: str = ""
+    reproduces: str = ""
+    description: str = ""
+    aggregators: tuple = ()
+    metric: str = ""
+    metric_mode: str = "min"
+    options: tuple[Option, ...] = ()
+    presets: Mapping[str, Mapping[str, Any]] = {}
+    sweep: SweepSpec | None = None
+
+    def train_batch(self, config: Mapping, step: int) -> dict[str, np.ndarray]:
+        """The training batch of ``step``: a pure function of (config seed, step), so a resumed
+        run sees exactly the batches an uninterrupted one would."""
+        raise NotImplementedError
+
+    def eval_batches(self, config: Mapping) -> Iterable[dict[str, np.ndarray]]:
+        """The fixed held-out sample, in batches."""
+        raise NotImplementedError
+
+    def init_params(self, config: Mapping) -> dict[str, np.ndarray]:
+        """Initial parameters as a flat ``name -> numpy array`` mapping (seeded by config)."""
+        raise NotImplementedError
+
+    def build_model(self, backend: str, params: Mapping[str, np.ndarray], config: Mapping):
+        """The backend's model holding ``params``: a torch ``nn.Module`` or an Equinox module
+        with ``loss(batch) -> (scalar, {name: scalar})`` and ``predict(batch) -> array``."""
+        raise NotImplementedError
+
+    def evaluate(self, predictions: list[np.ndarray], batches: list[dict]) -> dict[str, float]:
+        """The paper's metric(s) from the model's predictions on :meth:`eval_batches`."""
+        raise NotImplementedError
+
+    def run_name(self, config: Mapping) -> str:
+        """Default run directory name for ``config``."""
+        return f"{config['backend']}-{config['aggregator']}-s{config['seed']}"
+
+
+def task_names() -> list[str]:
+    return list(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """The registered task called ``name``."""
+    if name not in TASKS:
+        raise ValueError(f"get_task: argument 'name' is {name!r}; expected one of "
+                         f"{', '.join(map(repr, TASKS))}")
+    module, cls = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)()

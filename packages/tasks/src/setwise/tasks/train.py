@@ -1,0 +1,127 @@
+"""Training: the schedule every task and backend shares.
+
+:func:`fit` owns the schedule (steps, logging, evaluation, checkpoints, resume, progress bar,
+the training-curve plot); a backend trainer (:mod:`setwise.tasks.loops.torch_loop`,
+:mod:`setwise.tasks.loops.jax_loop`) owns the arrays: model, Adam, one step, prediction and
+checkpoint files. Training batches are a pure function of ``(seed, step)`` and checkpoints
+hold the model, the optimiser state and the step, so a run killed and resumed logs the same
+numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from collections.abc import Mapping
+
+import numpy as np
+from tqdm import tqdm
+
+from setwise.tasks.registry import Task
+from setwise.tasks.runs import RunDir, read_metrics
+
+TRAINERS = {"torch": "setwise.tasks.loops.torch_loop:TorchTrainer",
+            "jax": "setwise.tasks.loops.jax_loop:JaxTrainer"}
+
+
+def trainer_class(backend: str):
+    if backend not in TRAINERS:
+        raise ValueError(f"backend is {backend!r}; expected one of {', '.join(TRAINERS)}")
+    module, cls = TRAINERS[backend].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def evaluate(task: Task, trainer, batches: list[dict]) -> dict[str, float]:
+    return task.evaluate([trainer.predict(b) for b in batches], batches)
+
+
+def _mean(records: list[Mapping]) -> dict[str, float]:
+    return {k: float(np.mean([float(r[k]) for r in records])) for k in records[0]}
+
+
+def best_eval(task: Task, run_dir) -> dict | None:
+    """The evaluation line with the best ``task.metric`` in ``run_dir``."""
+    evals = [m for m in read_metrics(run_dir) if m["split"] == "eval"]
+    if not evals:
+        return None
+    pick = min if task.metric_mode == "min" else max
+    return pick(evals, key=lambda m: m[task.metric])
+
+
+def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite: bool = False,
+        device: str = "auto", progress: bool = True, plot: bool = True) -> dict:
+    """Train ``task`` with ``config`` into ``run_dir``; return the run's summary.
+
+    Args:
+        task: a registered task.
+        config: a resolved configuration (:func:`setwise.tasks.config.resolve`).
+        run_dir: where config, metrics, checkpoint, summary and plot go.
+        resume: continue from the checkpoint in ``run_dir`` (if there is one).
+        overwrite: discard a run already in ``run_dir``.
+        device: ``auto`` (GPU if present), ``cpu``, ``cuda`` / ``gpu``.
+        progress: show a progress bar.
+        plot: write ``curve.png`` at the end.
+    """
+    trainer_cls = trainer_class(config["backend"])
+    run = RunDir(run_dir, trainer_cls.checkpoint_name)
+    resuming = run.prepare(config, resume=resume, overwrite=overwrite)
+    trainer = trainer_cls(task, config, task.init_params(config), device)
+    start, elapsed = 0, 0.0
+    if resuming:
+        start, elapsed = trainer.load(run.checkpoint)
+    run.truncate_metrics(start)
+    steps, log_every, eval_every = (int(config[k]) for k in ("steps", "log_every", "eval_every"))
+    batches = list(task.eval_batches(config))
+    clock = time.perf_counter() - elapsed
+    bar = tqdm(total=steps, initial=start, desc=f"{task.name} {run.path.name}",
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    pending, last_eval, process_start = [], {}, time.perf_counter()
+    for step in range(start, steps):
+        pending.append(trainer.step(task.train_batch(config, step)))
+        done = step + 1
+        if done % log_every == 0 or done == steps:
+            train = _mean(pending)
+            pending = []
+            run.log({"step": done, "split": "train", **train,
+                     "time": time.perf_counter() - clock})
+            bar.set_postfix(loss=f"{train['loss']:.3g}", **last_eval)
+        if done % eval_every == 0 or done == steps:
+            metrics = evaluate(task, trainer, batches)
+            run.log({"step": done, "split": "eval", **metrics,
+                     "time": time.perf_counter() - clock})
+            last_eval = {f"eval_{task.metric}": f"{metrics[task.metric]:.3g}"}
+            bar.set_postfix(loss=f"{train['loss']:.3g}", **last_eval)
+            tqdm.write(f"step {done}: eval " + ", ".join(f"{k} {v:.4g}" for k, v in
+                                                         metrics.items()), file=sys.stderr)
+            trainer.save(run.checkpoint_tmp(), done, time.perf_counter() - clock)
+            run.commit_checkpoint()
+        bar.update(1)
+    bar.close()
+    ran = steps - start
+    summary = _summary(task, config, run, trainer, ran, time.perf_counter() - process_start)
+    run.write_summary(summary)
+    if plot:
+        from setwise.tasks.plotting import plot_run
+
+        plot_run(run.path)
+    return summary
+
+
+def _summary(task, config, run, trainer, ran, seconds) -> dict:
+    lines = read_metrics(run.path)
+    evals = [m for m in lines if m["split"] == "eval"]
+    final = {k: v for k, v in evals[-1].items() if k not in ("split", "time")} if evals else {}
+    best = best_eval(task, run.path)
+    return {"task": task.name, "backend": config["backend"], "device": trainer.device_name,
+            "aggregator": config["aggregator"], "seed": config["seed"], "steps": config["steps"],
+            "metric": task.metric, "final": final,
+            "best": {k: v for k, v in best.items() if k not in ("split", "time")} if best else {},
+            "time": lines[-1]["time"] if lines else 0.0,
+            "steps_per_second_this_process": ran / seconds if seconds > 0 else None,
+            "config": dict(config)}
+
+
+def format_summary(summary: Mapping) -> str:
+    return json.dumps(summary, indent=2, sort_keys=True)
