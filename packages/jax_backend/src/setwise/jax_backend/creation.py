@@ -1,0 +1,99 @@
+"""Set creation baselines in JAX, with Top-n's signature, and the dispatcher.
+
+Same creators and math as :mod:`setwise.reference.creation`: ``create(params, z, n, *,
+max_n=None, rng=None) -> (x [num_sets, max_n, out_dim], mask [num_sets, max_n])``.
+``max_n`` is static under ``jit``; larger than the creator's ``n_max`` it pads with zero rows
+(the reference fails to broadcast there).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from setwise.jax_backend.api import as_jax, cast_params, converted
+from setwise.jax_backend.nn import mlp, pad_rows
+from setwise.jax_backend.top_n import creation_sizes, init_top_n_creation, top_n_creation
+from setwise.reference import creation as ref
+from setwise.reference import nn as ref_nn
+from setwise.reference import validation as V
+from setwise.reference.creation import CREATORS
+
+init_first_n_creation = converted(ref.init_first_n_creation)
+init_iid_creation = converted(ref.init_iid_creation)
+init_mlp_creation = converted(ref.init_mlp_creation)
+
+
+def _sizes_arg(n):
+    return n if isinstance(n, int) else as_jax(n)
+
+
+def first_n_creation(params, z, n, *, max_n=None, rng=None):
+    """First-n: ``X0 = R[:n] + 1_n z^T W_z`` (see :func:`setwise.reference.first_n_creation`)."""
+    op = "first_n_creation"
+    z, n = as_jax(z), _sizes_arg(n)
+    V.check_param(op, params, "points")
+    V.check_param(op, params, "z_w")
+    _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
+    V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
+    params = cast_params(params, z.dtype)
+    x = pad_rows(params["points"], max_n, axis=0)[None] + (z @ params["z_w"])[:, None]
+    return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+def iid_creation(params, z, n, *, max_n=None, rng=None):
+    """i.i.d. sampling: ``X0 = E W_e + 1_n z^T W_z``, ``E_ij ~ N(0, 1)``.
+
+    ``rng``: a JAX PRNG key (jit-compatible), or a ``numpy.random.Generator`` / int seed
+    (the noise is then drawn on the host, exactly as the reference draws it; under ``jit``
+    that noise would be a constant of the compiled function, so pass a key there).
+    """
+    op = "iid_creation"
+    z, n = as_jax(z), _sizes_arg(n)
+    V.check_param(op, params, "noise_w")
+    V.check_param(op, params, "z_w")
+    _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
+    if rng is None:
+        V.fail(op, "rng", "is None", "a JAX PRNG key, numpy.random.Generator or int seed "
+               "(i.i.d. creation samples noise)")
+    params = cast_params(params, z.dtype)
+    shape = (z.shape[0], max_n, params["noise_w"].shape[0])
+    if isinstance(rng, jax.Array):
+        noise = jax.random.normal(rng, shape, z.dtype)
+    else:
+        noise = jnp.asarray(ref_nn.as_rng(rng).standard_normal(shape).astype(np.dtype(z.dtype)))
+    x = noise @ params["noise_w"] + (z @ params["z_w"])[:, None]
+    return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+def mlp_creation(params, z, n, *, max_n=None, rng=None):
+    """MLP creation: ``reshape(MLP(z), [n_max, out_dim])[:n]`` (see the reference)."""
+    op = "mlp_creation"
+    z, n = as_jax(z), _sizes_arg(n)
+    V.check_param(op, params, "mlp_out_w")
+    num_points = params["mlp_out_w"].shape[1]
+    _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
+    params = cast_params(params, z.dtype)
+    h = mlp(params, "mlp", z, activate_final=True)
+    x = jnp.einsum("bh,hnc->bnc", h, params["mlp_out_w"]) + params["mlp_out_b"]
+    x = pad_rows(x, max_n, axis=1)
+    return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+_INIT = {"top_n": init_top_n_creation, "first_n": init_first_n_creation,
+         "iid": init_iid_creation, "mlp": init_mlp_creation}
+_CREATE = {"top_n": top_n_creation, "first_n": first_n_creation, "iid": iid_creation,
+           "mlp": mlp_creation}
+
+
+def init_creation(name, rng, latent_dim, out_dim, num_points, **kwargs):
+    """``init_<name>_creation(rng, latent_dim, out_dim, num_points, **kwargs)``."""
+    V.check_choice("init_creation", "name", name, CREATORS)
+    return _INIT[name](rng, latent_dim, out_dim, num_points, **kwargs)
+
+
+def create_set(name, params, z, n, *, max_n=None, rng=None):
+    """``<name>_creation(params, z, n, max_n=max_n, rng=rng)``: one of :data:`CREATORS`."""
+    V.check_choice("create_set", "name", name, CREATORS)
+    return _CREATE[name](params, z, n, max_n=max_n, rng=rng)

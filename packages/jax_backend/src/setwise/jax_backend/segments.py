@@ -1,0 +1,226 @@
+"""Sets as arrays in JAX: the dense and segment forms, and reductions over sets.
+
+Same functions and semantics as :mod:`setwise.reference.segments`. Internally every op works
+on :class:`Segments`, a pytree whose static part (``num_sets`` and, for a dense batch,
+``dense_size``) fixes every shape, so ops are jit-compatible:
+
+- a dense batch ``x [num_sets, max_size, dim]`` is flattened without moving data and reduced
+  with reshapes (padding gets weight 0);
+- a segment batch ``x [num_elements, dim]`` with ``index`` is reduced with
+  ``jax.ops.segment_sum`` / ``segment_max`` over the static ``num_sets``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from setwise.jax_backend.api import as_jax, is_concrete
+from setwise.reference import validation as V
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    """A batch of sets in canonical segment form (a pytree; the sizes are static).
+
+    Attributes:
+        x: ``[num_elements, dim]`` element features (padding rows zeroed).
+        index: ``[num_elements]`` set id of each element.
+        weight: ``[num_elements]`` 1 for present elements, 0 for padding (dtype of ``x``).
+        num_sets: number of sets (static).
+        dense_size: ``max_size`` when the batch came dense (elements grouped by set, in
+            order, ``dense_size`` per set), else ``None`` (static).
+    """
+
+    x: jax.Array
+    index: jax.Array
+    weight: jax.Array
+    num_sets: int = dataclasses.field(metadata={"static": True})
+    dense_size: int | None = dataclasses.field(default=None, metadata={"static": True})
+
+    def sum(self, data):
+        """``[num_elements, ...]`` -> per-set sums ``[num_sets, ...]`` (weights not applied)."""
+        if self.dense_size is not None:
+            return data.reshape((self.num_sets, self.dense_size) + data.shape[1:]).sum(1)
+        return jax.ops.segment_sum(data, self.index, self.num_sets)
+
+    def gather(self, per_set):
+        """``[num_sets, ...]`` -> ``[num_elements, ...]``: each element gets its set's row."""
+        if self.dense_size is not None:
+            return jnp.repeat(per_set, self.dense_size, axis=0,
+                              total_repeat_length=self.num_sets * self.dense_size)
+        return per_set[self.index]
+
+    def sizes(self):
+        """Number of present elements per set, ``[num_sets]`` (dtype of ``weight``)."""
+        return self.sum(self.weight)
+
+    def present(self, ndim):
+        """``weight > 0`` shaped to broadcast against an array of rank ``ndim``."""
+        return (self.weight > 0).reshape((-1,) + (1,) * (ndim - 1))
+
+    def extreme(self, data, largest):
+        """Max (``largest``) or min of present elements per set; empty sets give 0."""
+        fill = -jnp.inf if largest else jnp.inf
+        data = jnp.where(self.present(data.ndim), data, fill)
+        if self.dense_size is not None:
+            grouped = data.reshape((self.num_sets, self.dense_size) + data.shape[1:])
+            out = (jnp.max if largest else jnp.min)(grouped, axis=1, initial=fill)
+        else:
+            reduce = jax.ops.segment_max if largest else jax.ops.segment_min
+            out = reduce(data, self.index, self.num_sets)
+        return jnp.where(jnp.isfinite(out), out, 0).astype(data.dtype)
+
+    def softmax(self, logits):
+        """Softmax of ``logits [num_elements, ...]`` within each set; padding gets 0."""
+        present = self.present(logits.ndim)
+        top = jax.lax.stop_gradient(self.extreme(logits, largest=True))
+        shifted = jnp.where(present, logits - self.gather(top), 0)
+        e = jnp.where(present, jnp.exp(shifted), 0)
+        return e / jnp.maximum(self.gather(self.sum(e)), jnp.finfo(e.dtype).tiny)
+
+
+def _index_from_ptr(ptr, num_elements):
+    """jit-compatible :func:`index_from_ptr` for a known ``num_elements = ptr[-1]``."""
+    positions = jnp.arange(num_elements, dtype=ptr.dtype)
+    return jnp.searchsorted(ptr, positions, side="right") - 1
+
+
+def index_from_ptr(ptr):
+    """``ptr [num_sets + 1]`` (CSR offsets) -> ``index [ptr[-1]]`` of set ids.
+
+    The output length is ``ptr[-1]``, so ``ptr`` must be concrete (not traced); under ``jit``
+    pass ``ptr`` to the ops themselves, which know ``num_elements`` from ``x``.
+    """
+    ptr = jnp.asarray(ptr)
+    if not is_concrete(ptr):
+        V.fail("index_from_ptr", "ptr", "is traced", "a concrete array (its last value is "
+               "the output length); under jit pass ptr to the op itself", TypeError)
+    return _index_from_ptr(ptr, int(ptr[-1]))
+
+
+def as_segments(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Segments:
+    """Validate a batch of sets in either form and return it as :class:`Segments`.
+
+    Shapes and dtypes are always checked; values (finite, index range, ptr) only when the
+    arrays are concrete, on the host (no compilation per shape for a check).
+    """
+    x, mask, index, ptr = as_jax(x), as_jax(mask), as_jax(index), as_jax(ptr)
+    layout = V.check_sets(op, x, mask, index, ptr, num_sets)
+    if layout.dense:
+        if is_concrete(x, mask):
+            host = np.asarray(x)
+            if mask is not None:
+                host = host[np.asarray(mask)]
+            V.check_finite(op, "x", bool(np.isfinite(host).all()))
+        return _dense_segments(x, mask)
+    if ptr is not None:
+        if is_concrete(ptr):
+            host = np.asarray(ptr)
+            V.check_ptr_values(op, int(host[0]), int(host[-1]), bool(np.all(np.diff(host) >= 0)),
+                               x.shape[0])
+        index = _ptr_index(ptr, x.shape[0])
+    elif is_concrete(index) and index.shape[0]:
+        host = np.asarray(index)
+        V.check_index_values(op, "index", int(host.min()), int(host.max()), layout.num_sets)
+    if is_concrete(x):
+        V.check_finite(op, "x", bool(np.isfinite(np.asarray(x)).all()))
+    return _segment_segments(x, index, num_sets=layout.num_sets)
+
+
+@jax.jit
+def _dense_segments(x, mask):
+    b, n, d = x.shape
+    present = jnp.ones((b, n), bool) if mask is None else mask
+    flat = jnp.where(present[..., None], x, 0).reshape(b * n, d)
+    idx = jnp.repeat(jnp.arange(b), n, total_repeat_length=b * n)
+    return Segments(flat, idx, present.reshape(-1).astype(x.dtype), b, n)
+
+
+@functools.partial(jax.jit, static_argnames="num_elements")
+def _ptr_index(ptr, num_elements):
+    return _index_from_ptr(ptr, num_elements)
+
+
+@functools.partial(jax.jit, static_argnames="num_sets")
+def _segment_segments(x, index, num_sets):
+    return Segments(x, index, jnp.ones(x.shape[0], x.dtype), num_sets)
+
+
+def segment_sum(data, index, num_sets):
+    """Sum ``data [num_elements, ...]`` into ``[num_sets, ...]`` by ``index``.
+
+    See :func:`setwise.reference.segment_sum`; ``num_sets`` is static under ``jit``.
+    """
+    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(index), num_sets)
+
+
+def _weighted(data, index, num_sets, weight):
+    data, index = jnp.asarray(data), jnp.asarray(index)
+    weight = jnp.ones(data.shape[0], data.dtype) if weight is None else jnp.asarray(weight)
+    return Segments(data, index, weight, num_sets)
+
+
+def segment_max(data, index, num_sets, weight=None):
+    """Max of present elements per set; empty sets give 0."""
+    seg = _weighted(data, index, num_sets, weight)
+    return seg.extreme(seg.x, largest=True)
+
+
+def segment_min(data, index, num_sets, weight=None):
+    """Min of present elements per set; empty sets give 0."""
+    seg = _weighted(data, index, num_sets, weight)
+    return seg.extreme(seg.x, largest=False)
+
+
+def segment_softmax(logits, index, num_sets, weight=None):
+    """Softmax of ``logits [num_elements, ...]`` within each set; padding gets 0.
+
+    See :func:`setwise.reference.segment_softmax`.
+    """
+    seg = _weighted(logits, index, num_sets, weight)
+    return seg.softmax(seg.x)
+
+
+def to_dense(x, index, num_sets, max_size=None):
+    """Segments -> dense: ``(x [num_sets, max_size, dim], mask [num_sets, max_size])``.
+
+    Elements keep their order within each set. ``max_size=None`` reads the largest set size
+    from ``index``, which must then be concrete; give ``max_size`` under ``jit`` (elements
+    beyond it are dropped).
+    """
+    x, index = jnp.asarray(x), jnp.asarray(index)
+    counts = jnp.bincount(index, length=num_sets)
+    if max_size is None:
+        if not is_concrete(index):
+            V.fail("to_dense", "max_size", "is None with a traced index",
+                   "an int under jit (the padded set size)", TypeError)
+        max_size = int(counts.max(initial=0))
+    order = jnp.argsort(index, stable=True)
+    starts = jnp.cumsum(counts) - counts
+    slot = jnp.zeros_like(index).at[order].set(
+        jnp.arange(index.shape[0], dtype=index.dtype) - starts[index[order]])
+    dense = jnp.zeros((num_sets, max_size) + x.shape[1:], x.dtype)
+    mask = jnp.zeros((num_sets, max_size), bool)
+    return (dense.at[index, slot].set(x, mode="drop"),
+            mask.at[index, slot].set(True, mode="drop"))
+
+
+def to_segments(x, mask=None):
+    """Dense -> segments: ``(x [num_present, dim], index [num_present], num_sets)``.
+
+    The output length is the number of present elements, so ``mask`` must be concrete
+    (this conversion happens outside ``jit``; the ops accept the dense form directly).
+    """
+    x = jnp.asarray(x)
+    mask = jnp.ones(x.shape[:2], bool) if mask is None else jnp.asarray(mask)
+    if not is_concrete(mask):
+        V.fail("to_segments", "mask", "is traced", "a concrete array (the output length "
+               "depends on it); under jit pass the dense form to the ops", TypeError)
+    rows, _ = jnp.nonzero(mask)
+    return x[mask], rows, x.shape[0]
