@@ -30,7 +30,7 @@ BONDS = ("SINGLE", "DOUBLE", "TRIPLE")
 MAX_ATOMS = 9
 NUM_VALID, NUM_TEST = 10_000, 10_000
 SPLITS = ("train", "valid", "test", "all")
-_VERSION = "qm9-1"
+_VERSION = "qm9-2"
 
 
 @dataclass(frozen=True)
@@ -84,28 +84,33 @@ class MolGraphs:
 
 
 def parse_smiles(smiles: str, max_atoms: int = MAX_ATOMS):
-    """One SMILES -> ``(atoms [n], bonds [n, n], charges [n])`` or a string saying why not."""
+    """One SMILES -> ``(atoms [n], bonds [n, n], charges [n])`` or a string saying why not.
+
+    RDKit sanitises the molecule without aromaticity perception, so a Kekule structure
+    written in the SMILES is kept as written (aromatic input is kekulized by RDKit); the
+    nitro-group clean-up (``N(=O)=O`` -> ``[N+](=O)[O-]``) is RDKit's.
+    """
     from rdkit import Chem
 
-    mol = Chem.MolFromSmiles(smiles)
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
-        return "RDKit could not parse or sanitise it"
-    Chem.Kekulize(mol, clearAromaticFlags=True)
-    symbols = [atom.GetSymbol() for atom in mol.GetAtoms()]
-    if len(symbols) > max_atoms:
-        return f"{len(symbols)} heavy atoms > {max_atoms}"
+        return "RDKit could not parse it"
+    try:
+        Chem.SanitizeMol(mol, Chem.SANITIZE_ALL ^ Chem.SANITIZE_SETAROMATICITY)
+    except (ValueError, RuntimeError) as error:
+        return f"RDKit sanitisation failed: {error}"
+    atoms = [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]
+    if len(atoms) > max_atoms:
+        return f"{len(atoms)} heavy atoms > {max_atoms}"
+    symbols = [atom.GetSymbol() for atom in atoms]
     if any(symbol not in ATOMS for symbol in symbols):
         return f"atom types {sorted(set(symbols) - set(ATOMS))} outside C/N/O/F"
-    bonds = np.zeros((len(symbols), len(symbols)), np.int64)
-    for bond in mol.GetBonds():
-        kind = str(bond.GetBondType())
-        if kind not in BONDS:
-            return f"bond type {kind}"
-        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        bonds[i, j] = bonds[j, i] = BONDS.index(kind) + 1
-    atoms = np.array([ATOMS.index(symbol) for symbol in symbols], np.int64)
-    charges = np.array([atom.GetFormalCharge() for atom in mol.GetAtoms()], np.int64)
-    return atoms, bonds, charges
+    orders = Chem.GetAdjacencyMatrix(mol, useBO=True)
+    if not np.isin(orders, (0, 1, 2, 3)).all():
+        return f"bond orders {sorted(set(orders.ravel()) - {0, 1, 2, 3})} (not 1, 2 or 3)"
+    charges = np.array([atom.GetFormalCharge() for atom in atoms], np.int64)
+    return (np.array([ATOMS.index(symbol) for symbol in symbols], np.int64),
+            orders.astype(np.int64), charges)
 
 
 def read_smiles(path) -> list[str]:
