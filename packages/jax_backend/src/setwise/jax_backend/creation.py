@@ -37,8 +37,12 @@ def first_n_creation(params, z, n, *, max_n=None, rng=None):
     V.check_param(op, params, "z_w")
     _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
     V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
-    params = cast_params(params, z.dtype)
-    x = pad_rows(params["points"], max_n, axis=0)[None] + (z @ params["z_w"])[:, None]
+    return _first_n(cast_params(params, z.dtype), z, mask)
+
+
+@jax.jit
+def _first_n(params, z, mask):
+    x = pad_rows(params["points"], mask.shape[1], axis=0)[None] + (z @ params["z_w"])[:, None]
     return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 
@@ -63,6 +67,11 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
         noise = jax.random.normal(rng, shape, z.dtype)
     else:
         noise = jnp.asarray(ref_nn.as_rng(rng).standard_normal(shape).astype(np.dtype(z.dtype)))
+    return _iid(params, z, mask, noise)
+
+
+@jax.jit
+def _iid(params, z, mask, noise):
     x = noise @ params["noise_w"] + (z @ params["z_w"])[:, None]
     return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
 
@@ -74,10 +83,14 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     V.check_param(op, params, "mlp_out_w")
     num_points = params["mlp_out_w"].shape[1]
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
-    params = cast_params(params, z.dtype)
+    return _mlp(cast_params(params, z.dtype), z, mask)
+
+
+@jax.jit
+def _mlp(params, z, mask):
     h = mlp(params, "mlp", z, activate_final=True)
     x = jnp.einsum("bh,hnc->bnc", h, params["mlp_out_w"]) + params["mlp_out_b"]
-    x = pad_rows(x, max_n, axis=1)
+    x = pad_rows(x, mask.shape[1], axis=1)
     return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 

@@ -26,7 +26,8 @@ from setwise.reference.losses import CHAMFER_VARIANTS
 
 
 def check_pair(op, x, y, x_mask, y_mask):
-    """Validate two padded batches of sets; return them with padding zeroed, and the masks."""
+    """Validate two padded batches of sets; return them and their masks (all-True where
+    None). The computations zero the padding first (:func:`_zero_padding`)."""
     x, y, x_mask, y_mask = as_jax(x), as_jax(y), as_jax(x_mask), as_jax(y_mask)
     for name, a, m in (("x", x, x_mask), ("y", y, y_mask)):
         V.check_rank(op, name, a.shape, (3,), f"{name} [num_sets, max_size, dim]")
@@ -43,8 +44,12 @@ def check_pair(op, x, y, x_mask, y_mask):
     ym = jnp.ones(y.shape[:2], bool) if y_mask is None else y_mask
     for name, a, m in (("x", x, xm), ("y", y, ym)):
         if is_concrete(a, m):
-            V.check_finite(op, name, bool(jnp.where(m[..., None], jnp.isfinite(a), True).all()))
-    return jnp.where(xm[..., None], x, 0), jnp.where(ym[..., None], y, 0), xm, ym
+            V.check_finite(op, name, bool(np.isfinite(np.asarray(a)[np.asarray(m)]).all()))
+    return x, y, xm, ym
+
+
+def _zero_padding(x, y, xm, ym):
+    return jnp.where(xm[..., None], x, 0), jnp.where(ym[..., None], y, 0)
 
 
 def pairwise_sq_dist(x, y):
@@ -56,7 +61,12 @@ def chamfer_loss(x, y, x_mask=None, y_mask=None, *, variant="sum"):
     """Chamfer loss per set, ``[num_sets]`` (see :func:`setwise.reference.chamfer_loss`)."""
     op = "chamfer_loss"
     V.check_choice(op, "variant", variant, CHAMFER_VARIANTS)
-    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    return _chamfer(*check_pair(op, x, y, x_mask, y_mask), variant=variant)
+
+
+@functools.partial(jax.jit, static_argnames="variant")
+def _chamfer(x, y, xm, ym, *, variant):
+    x, y = _zero_padding(x, y, xm, ym)
     d = pairwise_sq_dist(x, y)
     big = jnp.where(xm[:, :, None] & ym[:, None, :], d, jnp.inf)
     to_y = jnp.where(xm & ym.any(1, keepdims=True), big.min(2, initial=jnp.inf), 0).sum(1)
@@ -70,6 +80,7 @@ def _host_matching(x, y, xm, ym):
     return match.astype(jnp.zeros((), int).dtype)
 
 
+@jax.jit
 def _matching(x, y, xm, ym):
     """The reference's matching on the host, as a ``pure_callback`` (jit/vmap-compatible)."""
     out = jax.ShapeDtypeStruct(xm.shape, jnp.zeros((), int).dtype)
@@ -80,14 +91,18 @@ def _matching(x, y, xm, ym):
 def hungarian_matching(x, y, x_mask=None, y_mask=None):
     """Optimal assignment on squared Euclidean costs, per set: ``[num_sets, n]`` ints
     (-1 for padding / unmatched). See :func:`setwise.reference.hungarian_matching`."""
-    x, y, xm, ym = check_pair("hungarian_matching", x, y, x_mask, y_mask)
-    return _matching(x, y, xm, ym)
+    return _matching(*check_pair("hungarian_matching", x, y, x_mask, y_mask))
 
 
 def hungarian_loss(x, y, x_mask=None, y_mask=None):
     """Sum of matched squared distances per set, ``[num_sets]``; gradient through the
     matched costs. See :func:`setwise.reference.hungarian_loss`."""
-    x, y, xm, ym = check_pair("hungarian_loss", x, y, x_mask, y_mask)
+    return _hungarian(*check_pair("hungarian_loss", x, y, x_mask, y_mask))
+
+
+@jax.jit
+def _hungarian(x, y, xm, ym):
+    x, y = _zero_padding(x, y, xm, ym)
     match = _matching(x, y, xm, ym)
     d = pairwise_sq_dist(x, y)
     got = jnp.take_along_axis(d, jnp.maximum(match, 0)[..., None], 2)[..., 0]
@@ -105,6 +120,7 @@ def _lse(a, axis):
 
 @functools.partial(jax.jit, static_argnames=("num_iters",))
 def _sinkhorn(x, y, xm, ym, epsilon, *, num_iters):
+    x, y = _zero_padding(x, y, xm, ym)
     cost = pairwise_sq_dist(x, y)
     nx, ny = xm.sum(1, keepdims=True), ym.sum(1, keepdims=True)
     log_a = jnp.where(xm, 0.0, -jnp.inf).astype(x.dtype)

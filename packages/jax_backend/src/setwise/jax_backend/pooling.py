@@ -26,20 +26,32 @@ init_pna_pool = converted(ref.init_pna_pool)
 
 def sum_pool(x, mask=None, *, index=None, ptr=None, num_sets=None):
     """``y_s = sum_{i in s} x_i``: ``[num_sets, dim]`` (see the reference)."""
-    seg = as_segments("sum_pool", x, mask, index, ptr, num_sets)
+    return _sum_pool(as_segments("sum_pool", x, mask, index, ptr, num_sets))
+
+
+@jax.jit
+def _sum_pool(seg):
     return seg.sum(seg.weight[:, None] * seg.x)
 
 
 def mean_pool(x, mask=None, *, index=None, ptr=None, num_sets=None):
     """``y_s = (1/N_s) sum_{i in s} x_i`` (0 for an empty set): ``[num_sets, dim]``."""
-    seg = as_segments("mean_pool", x, mask, index, ptr, num_sets)
+    return _mean_pool(as_segments("mean_pool", x, mask, index, ptr, num_sets))
+
+
+@jax.jit
+def _mean_pool(seg):
     total = seg.sum(seg.weight[:, None] * seg.x)
     return total / jnp.maximum(seg.sizes(), 1)[:, None]
 
 
 def max_pool(x, mask=None, *, index=None, ptr=None, num_sets=None):
     """``y_{s,d} = max_{i in s} x_{i,d}`` (0 for an empty set): ``[num_sets, dim]``."""
-    seg = as_segments("max_pool", x, mask, index, ptr, num_sets)
+    return _max_pool(as_segments("max_pool", x, mask, index, ptr, num_sets))
+
+
+@jax.jit
+def _max_pool(seg):
     return seg.extreme(seg.x, largest=True)
 
 
@@ -53,7 +65,11 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     for name in ("key_w", "value_w", "query"):
         V.check_param(op, params, name)
     V.check_last_dim(op, "x", seg.x.shape, params["key_w"].shape[0], "params['key_w'] rows")
-    params = cast_params(params, seg.x.dtype)
+    return _attention_pool(cast_params(params, seg.x.dtype), seg)
+
+
+@jax.jit
+def _attention_pool(params, seg):
     heads, width = params["query"].shape
     k = (seg.x @ params["key_w"] + params["key_b"]).reshape(-1, heads, width)
     v = (seg.x @ params["value_w"] + params["value_b"]).reshape(-1, heads, width)
@@ -77,7 +93,11 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
         if not delta > 0:
             V.fail(op, "delta", f"is {delta!r}",
                    "a positive value (mean log(N + 1) of training sets)")
-    params = cast_params(params, seg.x.dtype)
+    return _pna_pool(cast_params(params, seg.x.dtype), seg, delta)
+
+
+@jax.jit
+def _pna_pool(params, seg, delta):
     w = seg.weight[:, None]
     count = seg.sizes()[:, None]
     mean = seg.sum(w * seg.x) / jnp.maximum(count, 1)

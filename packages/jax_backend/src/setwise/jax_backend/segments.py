@@ -101,7 +101,7 @@ def index_from_ptr(ptr):
     if not is_concrete(ptr):
         V.fail("index_from_ptr", "ptr", "is traced", "a concrete array (its last value is "
                "the output length); under jit pass ptr to the op itself", TypeError)
-    return _index_from_ptr(ptr, int(ptr[-1]))
+    return _ptr_index(ptr, int(ptr[-1]))
 
 
 def as_segments(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Segments:
@@ -157,25 +157,34 @@ def segment_sum(data, index, num_sets):
 
     See :func:`setwise.reference.segment_sum`; ``num_sets`` is static under ``jit``.
     """
-    return jax.ops.segment_sum(jnp.asarray(data), jnp.asarray(index), num_sets)
+    return _segment_sum(jnp.asarray(data), jnp.asarray(index), num_sets)
 
 
-def _weighted(data, index, num_sets, weight):
-    data, index = jnp.asarray(data), jnp.asarray(index)
-    weight = jnp.ones(data.shape[0], data.dtype) if weight is None else jnp.asarray(weight)
-    return Segments(data, index, weight, num_sets)
+@functools.partial(jax.jit, static_argnums=2)
+def _segment_sum(data, index, num_sets):
+    return jax.ops.segment_sum(data, index, num_sets)
+
+
+@functools.partial(jax.jit, static_argnames=("num_sets", "reduction"))
+def _segment_reduce(data, index, weight, *, num_sets, reduction):
+    if weight is None:
+        weight = jnp.ones(data.shape[0], data.dtype)
+    seg = Segments(data, index, weight, num_sets)
+    if reduction == "softmax":
+        return seg.softmax(data)
+    return seg.extreme(data, largest=reduction == "max")
 
 
 def segment_max(data, index, num_sets, weight=None):
     """Max of present elements per set; empty sets give 0."""
-    seg = _weighted(data, index, num_sets, weight)
-    return seg.extreme(seg.x, largest=True)
+    return _segment_reduce(jnp.asarray(data), jnp.asarray(index), as_jax(weight),
+                           num_sets=num_sets, reduction="max")
 
 
 def segment_min(data, index, num_sets, weight=None):
     """Min of present elements per set; empty sets give 0."""
-    seg = _weighted(data, index, num_sets, weight)
-    return seg.extreme(seg.x, largest=False)
+    return _segment_reduce(jnp.asarray(data), jnp.asarray(index), as_jax(weight),
+                           num_sets=num_sets, reduction="min")
 
 
 def segment_softmax(logits, index, num_sets, weight=None):
@@ -183,8 +192,8 @@ def segment_softmax(logits, index, num_sets, weight=None):
 
     See :func:`setwise.reference.segment_softmax`.
     """
-    seg = _weighted(logits, index, num_sets, weight)
-    return seg.softmax(seg.x)
+    return _segment_reduce(jnp.asarray(logits), jnp.asarray(index), as_jax(weight),
+                           num_sets=num_sets, reduction="softmax")
 
 
 def to_dense(x, index, num_sets, max_size=None):
@@ -195,12 +204,17 @@ def to_dense(x, index, num_sets, max_size=None):
     beyond it are dropped).
     """
     x, index = jnp.asarray(x), jnp.asarray(index)
-    counts = jnp.bincount(index, length=num_sets)
     if max_size is None:
         if not is_concrete(index):
             V.fail("to_dense", "max_size", "is None with a traced index",
                    "an int under jit (the padded set size)", TypeError)
-        max_size = int(counts.max(initial=0))
+        max_size = int(np.bincount(np.asarray(index), minlength=num_sets).max(initial=0))
+    return _to_dense(x, index, num_sets, max_size)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _to_dense(x, index, num_sets, max_size):
+    counts = jnp.bincount(index, length=num_sets)
     order = jnp.argsort(index, stable=True)
     starts = jnp.cumsum(counts) - counts
     slot = jnp.zeros_like(index).at[order].set(
@@ -222,5 +236,6 @@ def to_segments(x, mask=None):
     if not is_concrete(mask):
         V.fail("to_segments", "mask", "is traced", "a concrete array (the output length "
                "depends on it); under jit pass the dense form to the ops", TypeError)
-    rows, _ = jnp.nonzero(mask)
-    return x[mask], rows, x.shape[0]
+    host = np.asarray(mask)
+    rows, _ = np.nonzero(host)
+    return x[host], jnp.asarray(rows), x.shape[0]

@@ -29,7 +29,7 @@ def creation_sizes(op, z, n, max_n, limit, limit_name):
     V.check_rank(op, "z", z.shape, (2,), "z [num_sets, latent_dim]")
     V.check_float(op, "z", z.dtype)
     if is_concrete(z):
-        V.check_finite(op, "z", bool(jnp.isfinite(z).all()))
+        V.check_finite(op, "z", bool(np.isfinite(np.asarray(z)).all()))
     if not is_concrete(n):
         V.check_int(op, "n", n.dtype)
         sizes = jnp.broadcast_to(n, (z.shape[0],)) if n.ndim == 0 else n
@@ -39,16 +39,14 @@ def creation_sizes(op, z, n, max_n, limit, limit_name):
         if max_n is None:
             V.fail(op, "max_n", "is None with a traced n", "an int (the padded set size) "
                    "under jit", TypeError)
-    else:
-        host = np.asarray(n)
-        host = np.broadcast_to(host, (z.shape[0],)) if host.ndim == 0 else host
-        if host.ndim != 1 or (host.size and not np.issubdtype(host.dtype, np.integer)):
-            V.fail(op, "n", f"is {n!r}", "an int or an int array [num_sets]", TypeError)
-        V.check_set_sizes(op, host.tolist(), z.shape[0], limit, limit_name, max_n)
-        max_n = int(host.max(initial=0)) if max_n is None else int(max_n)
-        sizes = jnp.asarray(host)
-    mask = jnp.arange(max_n)[None, :] < sizes[:, None]
-    return sizes, max_n, mask
+        return sizes, max_n, jnp.arange(max_n)[None, :] < sizes[:, None]
+    host = np.asarray(n)
+    host = np.broadcast_to(host, (z.shape[0],)) if host.ndim == 0 else host
+    if host.ndim != 1 or (host.size and not np.issubdtype(host.dtype, np.integer)):
+        V.fail(op, "n", f"is {n!r}", "an int or an int array [num_sets]", TypeError)
+    V.check_set_sizes(op, host.tolist(), z.shape[0], limit, limit_name, max_n)
+    max_n = int(host.max(initial=0)) if max_n is None else int(max_n)
+    return jnp.asarray(host), max_n, jnp.asarray(np.arange(max_n)[None, :] < host[:, None])
 
 
 def top_n_scores(params, z):
@@ -85,9 +83,13 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
     num_points = params["angles"].shape[0]
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n0 (reference points)")
     V.check_last_dim(op, "z", z.shape, params["w3"].shape[0], "params['w3'] rows (latent_dim)")
-    params = cast_params(params, z.dtype)
+    return _top_n(cast_params(params, z.dtype), z, mask)
+
+
+@jax.jit
+def _top_n(params, z, mask):
     scores = top_n_scores(params, z)
-    sel = top_n_select(scores, max_n)
+    sel = top_n_select(scores, mask.shape[1])
     c = jnp.take_along_axis(scores, sel, -1)
     top = jax.lax.stop_gradient(jnp.max(jnp.where(mask, c, -jnp.inf), -1, keepdims=True,
                                         initial=-jnp.inf))
