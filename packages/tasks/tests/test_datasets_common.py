@@ -24,6 +24,7 @@ from setwise.tasks.datasets import (
     pad_segments,
 )
 from setwise.tasks.datasets import cli as data_cli
+from setwise.tasks.datasets.sets import same_size_batches
 
 
 def ragged(seed=0, num_sets=7, dim=3):
@@ -69,6 +70,21 @@ def test_batch_order_depends_only_on_seed_and_epoch():
     assert a == b != c
     assert sorted(sum(a, [])) == list(range(10))
     assert [len(x) for x in batch_indices(10, 3, drop_last=True)] == [3, 3, 3]
+
+
+def test_ragged_batches_in_both_forms_and_same_size_batches():
+    sets = ragged(2, num_sets=30)
+    dense = list(sets.batches(8, seed=1, max_size=6))
+    segs = list(sets.batches(8, seed=1, form="segments"))
+    assert [d.x.shape for d in dense] == [(8, 6, 3)] * 3 + [(6, 6, 3)]
+    for d, s in zip(dense, segs):
+        np.testing.assert_array_equal(d.indices, s.indices)
+        np.testing.assert_array_equal(d.x[d.mask], s.x)
+    groups = list(same_size_batches(sets.sizes, 4, seed=0))
+    assert sorted(np.concatenate(groups).tolist()) == list(range(30))
+    assert all(len(set(sets.sizes[g].tolist())) == 1 and len(g) <= 4 for g in groups)
+    assert [g.tolist() for g in same_size_batches(sets.sizes, 4, seed=0)] == \
+        [g.tolist() for g in groups]
 
 
 def toy_graphs():

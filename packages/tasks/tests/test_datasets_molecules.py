@@ -34,6 +34,9 @@ def test_synthetic_sets_follow_the_rules_of_appendix_d2(cache_dir):
     features = train.features
     assert features.x.shape == (train.points.sizes.sum(), 7)
     np.testing.assert_array_equal(features.x[:, 3:].argmax(1) + 1, train.degree)
+    batch = next(train.batches(16, same_size=True, seed=2))
+    assert batch.x.shape[2] == 7 and batch.mask.all(axis=0).sum() == batch.mask.sum(1)[0]
+    assert len(set(batch.mask.sum(1).tolist())) == 1
     extra = train.extrapolation_sizes(5000)
     assert abs(extra.mean() - train.points.sizes.mean() - 10) < 0.5
 
@@ -71,6 +74,11 @@ def test_qm9_counts_and_encoding(data_dir, cache_dir):
     np.testing.assert_array_equal(x.sum(-1), graphs.mask[:100])
     np.testing.assert_array_equal(graphs.bonds, graphs.bonds.transpose(0, 2, 1))
     assert not graphs.bonds[~graphs.mask].any()
+    segments = graphs.take(np.arange(50)).to_graphs()
+    assert segments.x.shape == (graphs.num_atoms[:50].sum(), 4)
+    assert segments.edge_index.shape[1] == 2 * (np.triu(graphs.bonds[:50], 1) > 0).sum()
+    batch = next(splits["valid"].batches(64, same_size=True))
+    assert len(batch) <= 64 and len(set(batch.num_atoms.tolist())) == 1
     first = qm9.check_molecules(graphs.atoms[:1], graphs.bonds[:1])
     from rdkit import Chem
 

@@ -15,6 +15,7 @@ RDKit is imported inside the functions that need it (the ``chem`` extra).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -22,6 +23,8 @@ import numpy as np
 
 from setwise.tasks.datasets import files
 from setwise.tasks.datasets.errors import CorruptDataError
+from setwise.tasks.datasets.graphs import Graphs
+from setwise.tasks.datasets.sets import batch_indices, same_size_batches
 
 FOLDER, FILENAME = "qm9", "qm9_smiles.txt"
 COUNT = 133_885
@@ -74,6 +77,33 @@ class MolGraphs:
 
     def __iter__(self):
         return iter((self.atoms, self.bonds, self.mask, self.charges, self.smiles))
+
+    def to_graphs(self) -> Graphs:
+        """Segment form for a message-passing encoder.
+
+        Returns:
+            :class:`Graphs` with ``x [atoms, 4]`` one-hot atom types, ``edge_index`` both
+            directions of every bond (within each graph), ``edge_attr [edges, 3]`` one-hot
+            bond types, ``y [N, 0]``.
+        """
+        x = self.atom_one_hot()[self.mask]
+        graph, src, dst = np.nonzero(self.bonds)
+        edge_attr = np.eye(len(BONDS), dtype=np.float32)[self.bonds[graph, src, dst] - 1]
+        count = np.bincount(graph, minlength=len(self))
+        return Graphs(x, np.stack([src, dst]).astype(np.int64), edge_attr,
+                      np.concatenate([[0], np.cumsum(self.num_atoms)]).astype(np.int64),
+                      np.concatenate([[0], np.cumsum(count)]).astype(np.int64),
+                      np.zeros((len(self), 0), np.float32))
+
+    def batches(self, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = True,
+                drop_last: bool = False, same_size: bool = False) -> Iterator[MolGraphs]:
+        """Yield :class:`MolGraphs` batches (dense, 9 atoms + mask); with ``same_size``,
+        molecules of one size per batch, as the authors' ``CustomGraphBatchSampler``."""
+        chunks = (same_size_batches(self.num_atoms, batch_size, seed, epoch, shuffle, drop_last)
+                  if same_size else
+                  batch_indices(len(self), batch_size, seed, epoch, shuffle, drop_last))
+        for indices in chunks:
+            yield self.take(indices)
 
     def reorder(self, order: np.ndarray) -> MolGraphs:
         """Permute the atoms of every graph: ``order [N, 9]`` gives the new atom sequence."""

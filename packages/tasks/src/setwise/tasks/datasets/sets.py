@@ -110,6 +110,23 @@ class RaggedSets:
         sub = self.take(indices)
         return SegmentBatch(sub.x, sub.index, len(sub), indices)
 
+    def batches(self, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = True,
+                drop_last: bool = False, form: str = "dense", max_size: int | None = None,
+                same_size: bool = False) -> Iterator[DenseBatch | SegmentBatch]:
+        """Yield batches in ``form`` ``"dense"`` (padded to ``max_size``) or ``"segments"``.
+
+        With ``same_size``, every batch holds sets of one size (the Top-n authors' batching
+        for the synthetic sets and QM9), see :func:`same_size_batches`.
+        """
+        if form not in ("dense", "segments"):
+            raise ValueError(f"RaggedSets.batches: form must be 'dense' or 'segments', "
+                             f"got {form!r}")
+        chunks = (same_size_batches(self.sizes, batch_size, seed, epoch, shuffle, drop_last)
+                  if same_size else
+                  batch_indices(len(self), batch_size, seed, epoch, shuffle, drop_last))
+        for indices in chunks:
+            yield self.dense(indices, max_size) if form == "dense" else self.segments(indices)
+
 
 def batch_indices(num_items: int, batch_size: int, seed: int = 0, epoch: int = 0,
                   shuffle: bool = True, drop_last: bool = False) -> Iterator[np.ndarray]:
@@ -121,6 +138,29 @@ def batch_indices(num_items: int, batch_size: int, seed: int = 0, epoch: int = 0
     stop = num_items - num_items % batch_size if drop_last else num_items
     for start in range(0, stop, batch_size):
         yield order[start:start + batch_size]
+
+
+def same_size_batches(sizes, batch_size: int, seed: int = 0, epoch: int = 0,
+                      shuffle: bool = True, drop_last: bool = False) -> Iterator[np.ndarray]:
+    """Batches of indices whose items all have the same size; order depends on (seed, epoch).
+
+    Items are shuffled within each size, cut into batches of at most ``batch_size``, and
+    the batches are shuffled.
+    """
+    sizes = np.asarray(sizes)
+    rng = np.random.default_rng([seed, epoch, 2])
+    chunks = []
+    for size in np.unique(sizes):
+        members = np.flatnonzero(sizes == size)
+        if shuffle:
+            members = rng.permutation(members)
+        for start in range(0, len(members), batch_size):
+            chunk = members[start:start + batch_size]
+            if len(chunk) == batch_size or not drop_last:
+                chunks.append(chunk)
+    order = rng.permutation(len(chunks)) if shuffle else range(len(chunks))
+    for k in order:
+        yield chunks[k]
 
 
 def pad_segments(batch: SegmentBatch, max_elements: int) -> tuple[SegmentBatch, np.ndarray]:

@@ -188,6 +188,15 @@ class SyntheticMolecules:
         one_hot = np.eye(num_types, dtype=np.float32)[self.degree - 1]
         return RaggedSets(np.concatenate([self.points.x, one_hot], axis=1), self.points.ptr)
 
+    def batches(self, batch_size: int, seed: int = 0, epoch: int = 0, shuffle: bool = True,
+                drop_last: bool = False, form: str = "dense", same_size: bool = False,
+                one_hot: bool = True):
+        """Batches of :attr:`features` (``one_hot``) or of positions; see
+        :meth:`RaggedSets.batches`. ``same_size=True`` is the authors' batching."""
+        sets = self.features if one_hot else self.points
+        return sets.batches(batch_size, seed, epoch, shuffle, drop_last, form,
+                            self.config.n_max, same_size)
+
     def size_distribution(self) -> np.ndarray:
         """``[n_max + 1]`` fraction of sets of each size."""
         return np.bincount(self.points.sizes, minlength=self.config.n_max + 1) / len(self)
