@@ -154,6 +154,20 @@ def test_cached_arrays_rebuild_only_when_the_key_changes(tmp_path):
     assert len(calls) == 3
 
 
+def test_cached_memmap_is_built_once_per_key(tmp_path):
+    calls = []
+
+    def fill(array):
+        calls.append(1)
+        array[:] = 7
+
+    first = files.cached_memmap(tmp_path / "m.npy", "k", (3, 2), np.uint8, fill)
+    again = files.cached_memmap(tmp_path / "m.npy", "k", (3, 2), np.uint8, fill)
+    assert isinstance(again, np.memmap) and (first == 7).all() and len(calls) == 1
+    files.cached_memmap(tmp_path / "m.npy", "k2", (3, 2), np.uint8, fill)
+    assert len(calls) == 2
+
+
 def test_errors_name_the_path_and_what_was_expected(tmp_path):
     with pytest.raises(MissingDataError) as info:
         files.require(tmp_path / "x.bin", "the x file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -77,6 +78,20 @@ def test_omniglot_reads_the_original_png_folder_layout(tmp_path):
     np.testing.assert_array_equal([len(set(r)) for r in batch.classes], batch.label)
 
 
+def test_omniglot_download_fetches_and_unzips_the_official_zip(tmp_path, monkeypatch):
+    write_omniglot_pngs(tmp_path / "src", "images_evaluation")
+    source = tmp_path / "src" / "omniglot"
+    with zipfile.ZipFile(tmp_path / "images_evaluation.zip", "w") as handle:
+        for path in source.rglob("*.png"):
+            handle.write(path, str(path.relative_to(source)))
+    monkeypatch.setattr(omniglot, "URL", tmp_path.as_uri() + "/{}.zip")
+    with pytest.raises(MissingDataError, match="download=True"):
+        omniglot.load_omniglot("test", tmp_path / "data", tmp_path / "cache")
+    test = omniglot.load_omniglot("test", tmp_path / "data", tmp_path / "cache", download=True)
+    assert test.num_classes == 12 and len(test) == 36
+    assert (tmp_path / "data" / "omniglot" / "images_evaluation").is_dir()
+
+
 def test_omniglot_png_and_npz_give_the_same_images(data_dir, tmp_path):
     stored = np.load(data_dir / "omniglot" / "images_evaluation.npz")["images"][:2, :2]
     for c in range(2):
@@ -133,6 +148,18 @@ def test_setmnist_follows_dspn(data_dir):
     np.testing.assert_array_equal(batch.x, again.x)
     seg, _ = next(test.batches(16, seed=1, form="segments"))
     assert seg.x.shape == (batch.mask.sum(), 2) and seg.num_sets == 16
+
+
+def test_mnist_download_checks_the_standard_md5(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist, "URL", (data_dir / "mnist").as_uri() + "/")
+    images, labels = mnist.load_mnist("test", tmp_path, download=True)
+    assert images.shape == (10_000, 28, 28)
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
+        p.name for p in mnist.paths(data_dir))
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setitem(mnist.MD5, "t10k-labels-idx1-ubyte.gz", "0" * 32)
+    with pytest.raises(CorruptDataError, match="md5"):
+        mnist.load_mnist("test", tmp_path, download=True)
 
 
 def test_idx_reader_rejects_truncated_files(tmp_path):

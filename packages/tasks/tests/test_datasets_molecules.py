@@ -85,6 +85,17 @@ def test_qm9_counts_and_encoding(data_dir, cache_dir):
     assert first.smiles[0] == Chem.MolToSmiles(Chem.MolFromSmiles(str(graphs.smiles[0])))
 
 
+def test_qm9_download_and_missing_file(tmp_path, monkeypatch):
+    with pytest.raises(MissingDataError, match="qm9_smiles.txt"):
+        qm9.load_all(tmp_path, tmp_path)
+    (tmp_path / "src.txt").write_text("CCO\nC1=CC=CC=C1\nCCl\n")
+    monkeypatch.setattr(qm9, "URL", (tmp_path / "src.txt").as_uri())
+    graphs, rejected = qm9.load_all(tmp_path / "data", tmp_path / "cache", progress=False,
+                                    download=True)
+    assert len(graphs) == 2 and rejected == [(2, "CCl", "atom types ['Cl'] outside C/N/O/F")]
+    np.testing.assert_array_equal(graphs.bonds[1, :6, :6].sum(1), [3] * 6)
+
+
 def test_atom_score_order_of_appendix_d3():
     # N#C-C(=O)F  : atoms N, C, C, O, F  (types 2, 1, 1, 3, 4)
     graphs, _ = qm9.graphs_from_smiles(["N#CC(=O)F"], progress=False)

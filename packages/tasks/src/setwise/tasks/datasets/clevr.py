@@ -13,7 +13,8 @@ and builds DSPN's targets, up to 10 objects per image with a mask:
   ``extract_bounding_boxes`` (larchen/clevr-vqa's heuristic, its quirks kept).
 
 Images are converted to RGB and resized to 128x128 (bilinear, as DSPN's
-``preprocess-images.py``), and cached as uint8 under ``<cache_dir>/clevr/``.
+``preprocess-images.py``), and cached as a uint8 ``.npy`` (memory-mapped) under
+``<cache_dir>/clevr/``.
 A folder written by :mod:`setwise.tasks.datasets.clevr_render` has the same layout and is
 marked ``"synthetic": true`` in its scenes' ``info``; results on it are labelled synthetic.
 """
@@ -110,9 +111,9 @@ def read_scenes(root, split: str) -> tuple[list[dict], dict]:
     path = scenes_path(root, split)
     if not path.exists():
         raise MissingDataError(path, f"CLEVR's {split} scenes JSON ({ROOT} layout)",
-                               f"download {URL} (18 GB) and unzip it into {Path(root).parent}, "
-                               "or write a synthetic folder with setwise.tasks.datasets."
-                               "clevr_render.write_clevr")
+                               f"pass download=True to fetch {URL} (18 GB) into "
+                               f"{Path(root).parent}, or use the synthetic stand-in "
+                               "'clevr-synthetic'")
     try:
         payload = json.loads(path.read_text())
         return payload["scenes"], payload.get("info", {})
@@ -139,7 +140,7 @@ class ClevrScenes:
     """Images and object sets of one split.
 
     Attributes:
-        images: ``[N, 128, 128, 3]`` uint8 RGB (channels last).
+        images: ``[N, 128, 128, 3]`` uint8 RGB (channels last), memory-mapped from the cache.
         state: ``[N, 10, 18]`` float32 state targets.
         boxes: ``[N, 10, 4]`` float32 box targets.
         mask: ``[N, 10]`` bool, True for real objects.
@@ -180,13 +181,14 @@ def clevr_root(data_dir=None, root=None) -> Path:
 
 
 def load_clevr(split: str = "train", data_dir=None, cache_dir=None, root=None,
-               progress: bool = True) -> ClevrScenes:
+               progress: bool = True, download: bool = False) -> ClevrScenes:
     """CLEVR (or a synthetic folder in its layout) with DSPN's targets.
 
     Args:
         split: ``"train"`` or ``"val"`` (DSPN tests on ``val``; CLEVR's test split has no
             scenes).
         root: the ``CLEVR_v1.0`` folder; default ``<data_dir>/CLEVR_v1.0``.
+        download: fetch and unzip CLEVR v1.0 (18 GB) when its scenes are missing.
 
     Notes:
         DSPN evaluates on the first tenth of ``val`` unless ``--full-eval``; this returns
@@ -195,6 +197,10 @@ def load_clevr(split: str = "train", data_dir=None, cache_dir=None, root=None,
     if split not in SPLITS:
         raise ValueError(f"load_clevr: split must be one of {SPLITS}, got {split!r}")
     root = clevr_root(data_dir, root)
+    if download and not scenes_path(root, split).exists():
+        archive = files.fetch(URL, root.parent / "CLEVR_v1.0.zip")
+        files.extract_zip(archive, root.parent)
+        archive.unlink()
     scenes, info = read_scenes(root, split)
     where = str(scenes_path(root, split))
     state = np.zeros((len(scenes), MAX_OBJECTS, STATE_DIM), np.float32)
@@ -205,19 +211,17 @@ def load_clevr(split: str = "train", data_dir=None, cache_dir=None, root=None,
     folder = images_dir(root, split)
     files.require(folder, f"the CLEVR {split} images folder")
 
-    def build():
+    def fill(images):
         paths = [folder / scene["image_filename"] for scene in scenes]
-        images = np.zeros((len(paths), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
         for i, path in enumerate(files.progress(paths, len(paths), f"CLEVR {split} images",
                                                 progress)):
             images[i] = read_image(path)
-        return {"images": images}
 
     resolved = str(root.resolve())
     key = files.cache_key(_VERSION, resolved, files.fingerprint(scenes_path(root, split), folder))
-    name = f"{hashlib.sha1(resolved.encode()).hexdigest()[:12]}_{split}_{IMAGE_SIZE}.npz"
-    images = files.cached_arrays(files.cache_dir(cache_dir) / "clevr" / name, key,
-                                 build)["images"]
+    name = f"{hashlib.sha1(resolved.encode()).hexdigest()[:12]}_{split}_{IMAGE_SIZE}.npy"
+    images = files.cached_memmap(files.cache_dir(cache_dir) / "clevr" / name, key,
+                                 (len(scenes), IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8, fill)
     return ClevrScenes(images, state, boxes, mask,
                        np.array([s["image_index"] for s in scenes], np.int64),
                        bool(info.get("synthetic", False)))

@@ -50,6 +50,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         p.add_argument("name", choices=list(DATASETS), metavar="NAME",
                        help=", ".join(DATASETS))
         p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+        if action == "prepare":
+            p.add_argument("--download", action="store_true",
+                           help="fetch missing files from the dataset's official source")
         _common(p, suppress=True)
     hist = sub.add_parser("histograms", help="save synthetic-molecules size/degree histograms")
     hist.add_argument("--out", type=Path, default=Path("docs/datasets"))
@@ -90,8 +93,9 @@ def _stats(args) -> int:
 
 def _prepare(args) -> int:
     info = get(args.name)
+    extra = {"download": True} if args.download and not info.generated else {}
     for split in info.splits:
-        data = load(args.name, split, args.data_dir, args.seed, args.cache_dir)
+        data = load(args.name, split, args.data_dir, args.seed, args.cache_dir, **extra)
         print(f"{args.name} {split}: {len(data):,} items")
     return 0
 

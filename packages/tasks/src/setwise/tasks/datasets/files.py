@@ -125,6 +125,30 @@ def cached_arrays(path, key: str, build: Callable[[], dict]) -> dict:
     return arrays
 
 
+def cached_memmap(path, key: str, shape: tuple, dtype, fill: Callable[[np.ndarray], None]):
+    """A large cached array kept on disk (``.npy``, memory-mapped read-only).
+
+    Built by ``fill(array)`` writing into a fresh memory map when missing or when ``key``
+    changed (the key is stored next to it as ``<path>.key``).
+    """
+    path = Path(path)
+    key_path = path.with_name(path.name + ".key")
+    if path.exists() and key_path.exists() and key_path.read_text() == key:
+        try:
+            array = np.load(path, mmap_mode="r")
+            if array.shape == tuple(shape) and array.dtype == np.dtype(dtype):
+                return array
+        except (OSError, ValueError):
+            pass
+    with atomic_path(path) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape))
+        fill(array)
+        array.flush()
+        del array
+    key_path.write_text(key)
+    return np.load(path, mmap_mode="r")
+
+
 def cache_key(*parts) -> str:
     """Join the parts of a cache key (version, fingerprints, parameters) into one string."""
     return json.dumps([str(part) for part in parts])

@@ -75,34 +75,35 @@ def paths(data_dir=None) -> list[Path]:
     return [root / name for pair in FILES.values() for name in pair]
 
 
-def download(data_dir=None) -> None:
+def fetch_missing(data_dir=None) -> None:
     """Fetch the four idx files into ``<data_dir>/mnist/`` and check their MD5."""
     for path in paths(data_dir):
         if not path.exists():
             files.fetch(URL + path.name, path, MD5[path.name], decompressed_md5=True)
 
 
-def load_mnist(split: str = "train", data_dir=None, download_missing: bool = False):
+def load_mnist(split: str = "train", data_dir=None, download: bool = False):
     """MNIST images and labels of one split.
 
     Args:
         split: ``"train"`` (60,000) or ``"test"`` (10,000).
         data_dir: the data directory (see :mod:`setwise.tasks.datasets.files`).
-        download_missing: fetch missing files first (needs a network).
+        download: fetch missing files first (needs a network).
 
     Returns:
         ``(images [N, 28, 28] uint8, labels [N] uint8)``.
     """
     if split not in FILES:
         raise ValueError(f"load_mnist: split must be one of {sorted(FILES)}, got {split!r}")
-    if download_missing:
-        download(data_dir)
+    if download:
+        fetch_missing(data_dir)
     root = files.data_dir(data_dir) / FOLDER
     image_file, label_file = (root / name for name in FILES[split])
     for path in (image_file, label_file):
         if not path.exists():
             raise MissingDataError(path, f"the MNIST {split} idx file",
-                                   f"download it from {URL}{path.name}")
+                                   f"pass download=True (or run 'setwise data prepare setmnist "
+                                   f"--download') to fetch {URL}{path.name}")
     images, labels = read_idx(image_file), read_idx(label_file)
     if images.shape[1:] != (28, 28) or len(images) != len(labels):
         raise CorruptDataError(image_file, f"[N, 28, 28] images matching {len(labels)} labels",
@@ -166,7 +167,7 @@ class SetMNIST:
 
 
 def load_setmnist(split: str = "train", data_dir=None, threshold: float = DSPN_THRESHOLD,
-                  download_missing: bool = False) -> SetMNIST:
+                  download: bool = False) -> SetMNIST:
     """SetMNIST from the MNIST idx files (see the module docstring for the preprocessing).
 
     Notes:
@@ -174,7 +175,7 @@ def load_setmnist(split: str = "train", data_dir=None, threshold: float = DSPN_T
         returns all 10,000 test sets. Paper 2 mentions noise on the locations; DSPN's code
         adds none, so ``noise_std`` in :meth:`SetMNIST.batches` defaults to 0.
     """
-    images, labels = load_mnist(split, data_dir, download_missing)
+    images, labels = load_mnist(split, data_dir, download)
     points = image_to_points(images, threshold)
     largest = int(points.sizes.max(initial=0))
     max_size = max(DSPN_MAX_POINTS, largest)

@@ -72,6 +72,10 @@ class OmniglotCounting:
             raise ValueError(f"OmniglotCounting: {self.num_classes} characters, fewer than "
                              f"max_classes={self.max_classes}")
 
+    def __len__(self) -> int:
+        """Number of images (sets are sampled, not stored)."""
+        return len(self.images)
+
     @property
     def num_classes(self) -> int:
         return int(self.classes.max(initial=-1)) + 1
@@ -175,19 +179,28 @@ def downsize(white: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
     return out
 
 
-def source(part: str, data_dir=None) -> Path:
-    """The file or folder read for ``part`` (npz first, then the PNG folder)."""
+def source(part: str, data_dir=None, download: bool = False) -> Path:
+    """The file or folder read for ``part`` (npz first, then the PNG folder).
+
+    With ``download``, a missing part is fetched from brendenlake/omniglot and unzipped.
+    """
     root = files.data_dir(data_dir) / FOLDER
     npz, folder = root / f"{part}.npz", root / part
     if npz.exists():
         return npz
+    if not folder.exists() and download:
+        archive = files.fetch(URL.format(part), root / f"{part}.zip")
+        files.extract_zip(archive, root)
+        archive.unlink()
     if folder.exists():
         return folder
     raise MissingDataError(npz, f"Omniglot '{part}' as {npz.name} or as the folder {folder}",
-                           f"download {URL.format(part)} and unzip it into {root}")
+                           f"pass download=True (or run 'setwise data prepare "
+                           f"omniglot-counting --download') to fetch {URL.format(part)}")
 
 
-def load_images(part: str, data_dir=None, cache_dir=None, size: int = IMAGE_SIZE):
+def load_images(part: str, data_dir=None, cache_dir=None, size: int = IMAGE_SIZE,
+                download: bool = False):
     """Downsized images and character ids of ``images_background`` or ``images_evaluation``.
 
     Cached under ``<cache_dir>/omniglot/`` keyed by the source file's identity.
@@ -195,7 +208,7 @@ def load_images(part: str, data_dir=None, cache_dir=None, size: int = IMAGE_SIZE
     Returns:
         ``(images [num_images, size, size] uint8 ink, classes [num_images] int64)``.
     """
-    src = source(part, data_dir)
+    src = source(part, data_dir, download)
 
     def build():
         white, classes = read_npz(src) if src.suffix == ".npz" else read_png_folder(src)[:2]
@@ -216,7 +229,8 @@ def split_characters(num_classes: int, split: str, valid_fraction: float) -> np.
 
 def load_omniglot(split: str = "train", data_dir=None, cache_dir=None,
                   valid_fraction: float = VALID_FRACTION, image_size: int = IMAGE_SIZE,
-                  set_size: int = SET_SIZE, max_classes: int = MAX_CLASSES) -> OmniglotCounting:
+                  set_size: int = SET_SIZE, max_classes: int = MAX_CLASSES,
+                  download: bool = False) -> OmniglotCounting:
     """The class-counting sampler of one split.
 
     Args:
@@ -230,7 +244,7 @@ def load_omniglot(split: str = "train", data_dir=None, cache_dir=None,
     """
     if split not in PARTS:
         raise ValueError(f"load_omniglot: split must be one of {sorted(PARTS)}, got {split!r}")
-    images, classes = load_images(PARTS[split], data_dir, cache_dir, image_size)
+    images, classes = load_images(PARTS[split], data_dir, cache_dir, image_size, download)
     if split != "test":
         keep_chars = split_characters(int(classes.max()) + 1, split, valid_fraction)
         keep = np.isin(classes, keep_chars)

@@ -27,6 +27,7 @@ from setwise.tasks.datasets.graphs import Graphs
 from setwise.tasks.datasets.sets import batch_indices, same_size_batches
 
 FOLDER, FILENAME = "qm9", "qm9_smiles.txt"
+URL = "https://raw.githubusercontent.com/john-bradshaw/GraphVAE/master/qm9_smiles.txt"
 COUNT = 133_885
 ATOMS = ("C", "N", "O", "F")
 BONDS = ("SINGLE", "DOUBLE", "TRIPLE")
@@ -182,10 +183,17 @@ def graphs_from_smiles(smiles: list[str], max_atoms: int = MAX_ATOMS,
     return graphs, rejected
 
 
-def load_all(data_dir=None, cache_dir=None, progress: bool = True):
-    """Every QM9 molecule as graphs, cached; returns ``(graphs, rejected)``."""
+def load_all(data_dir=None, cache_dir=None, progress: bool = True, download: bool = False):
+    """Every QM9 molecule as graphs, cached; returns ``(graphs, rejected)``.
+
+    With ``download``, a missing SMILES file is fetched from john-bradshaw/GraphVAE.
+    """
     path = files.data_dir(data_dir) / FOLDER / FILENAME
-    files.require(path, "QM9 SMILES, one molecule per line (133,885 lines)")
+    if download and not path.exists():
+        files.fetch(URL, path)
+    files.require(path, "QM9 SMILES, one molecule per line (133,885 lines)",
+                  f"pass download=True (or run 'setwise data prepare qm9 --download') to "
+                  f"fetch {URL}")
 
     def build():
         graphs, rejected = graphs_from_smiles(read_smiles(path), progress=progress)
@@ -216,7 +224,7 @@ def split_indices(num: int, seed: int = 0, num_valid: int = NUM_VALID,
 
 
 def load_qm9(split: str = "train", data_dir=None, cache_dir=None, seed: int = 0,
-             progress: bool = True) -> MolGraphs:
+             progress: bool = True, download: bool = False) -> MolGraphs:
     """QM9 graphs of one split.
 
     Args:
@@ -229,7 +237,7 @@ def load_qm9(split: str = "train", data_dir=None, cache_dir=None, seed: int = 0,
     """
     if split not in SPLITS:
         raise ValueError(f"load_qm9: split must be one of {SPLITS}, got {split!r}")
-    graphs, _ = load_all(data_dir, cache_dir, progress)
+    graphs, _ = load_all(data_dir, cache_dir, progress, download)
     return graphs.take(split_indices(len(graphs), seed)[split])
 
 
