@@ -1,6 +1,5 @@
 """Gradients: gradcheck in float64, the three EA gradient modes, and graph-free inference."""
 
-import numpy as np
 import pytest
 import torch
 from torch.autograd import gradcheck

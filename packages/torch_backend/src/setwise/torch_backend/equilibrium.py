@@ -168,7 +168,7 @@ def _out_dim(op, seg, potential, natural, out_dim):
 
 
 def _steps(energy_, state, num_steps, alpha, mu, gtol, clip):
-    """``num_steps`` Nesterov steps (Listing 2) from ``state = (y, v, aux, active_steps, g_max)``."""
+    """``num_steps`` Nesterov steps (Listing 2) from ``(y, v, aux, active_steps, g_max)``."""
     y, v, aux, count, g_max = state
     for _ in range(num_steps):
         g = energy_.grad(y + mu * v)

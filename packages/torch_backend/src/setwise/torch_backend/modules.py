@@ -29,13 +29,18 @@ def _seed(rng):
     return int(torch.randint(2**31 - 1, ())) if rng is None else rng
 
 
+def register_params(module: nn.Module, params):
+    """Register every array of a flat mapping as an ``nn.Parameter`` of ``module``, by name."""
+    for name, value in (params or {}).items():
+        module.register_parameter(name, nn.Parameter(as_tensor(value).detach().clone()))
+
+
 class ParamModule(nn.Module):
     """A module whose parameters are a flat ``name -> tensor`` mapping, registered by name."""
 
     def __init__(self, params=None):
         super().__init__()
-        for name, value in (params or {}).items():
-            self.register_parameter(name, nn.Parameter(as_tensor(value).detach().clone()))
+        register_params(self, params)
 
     @property
     def params(self) -> dict:

@@ -14,7 +14,7 @@ import torch
 from setwise.reference import pooling as ref_pool
 from setwise.reference import validation as V
 from setwise.reference.pooling import PNA_STD_EPS
-from setwise.torch_backend.nn import as_params, as_tensor, init_params
+from setwise.torch_backend.nn import as_params, init_params
 from setwise.torch_backend.segments import (
     as_segments,
     segment_max,
@@ -64,7 +64,7 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     v = torch.addmm(params["value_b"], seg.x, params["value_w"]).reshape(-1, heads, width)
     logits = (k * params["query"]).sum(-1) / math.sqrt(width)
     p = segment_softmax(logits, seg.index, seg.num_sets, seg.weight)
-    return set_sum((p[..., None] * v).reshape(len(v), -1), seg)
+    return set_sum((p[..., None] * v).reshape(len(v), heads * width), seg)
 
 
 def pna_delta(set_sizes):

@@ -1,11 +1,12 @@
 """Potentials ``F(x, y)`` of Equilibrium Aggregation and their analytic ``grad_y``, in PyTorch.
 
 Same contract as :mod:`setwise.reference.potentials`. The residual potential is evaluated by
-:class:`ResidualPotential`, which splits the first layer (DESIGN.md section 3):
-``concat(x, y) @ W = x @ W_x + (y @ W_y)[set]``, for the first layer and for its residual
-projection, so the x-part is computed once per call and the y-part once per set; its
-``grad_y`` is back-propagated by hand (first order for autograd) and summed over each set
-before the small matmul with ``W_y^T``.
+:class:`ResidualPotential`, which splits every linear map of ``concat(x, y)`` (DESIGN.md
+section 3): ``concat(x, y) @ W = x @ W_x + (y @ W_y)[set]``, so the x-part is computed once
+per call and the y-part once per set; it also folds the linear residual stream into the
+tanh branches and the output. Its ``grad_y`` is back-propagated by hand (first order for
+autograd, so an unrolled loop compiles) and summed over each set before the small matmul
+with ``W_y^T``.
 
 A user-defined potential is any callable ``F(params, x, y) -> [num_elements]``; the backend
 then differentiates it with autograd.
@@ -137,31 +138,41 @@ class ResidualPotential:
         return out.square().mean(-1)
 
     def grad_y(self, y):
-        """``sum_{i in s} weight_i grad_y F(x_i, y_s)`` per set (per element if no ``seg``)."""
+        """``sum_{i in s} weight_i grad_y F(x_i, y_s)`` per set (per element if no ``seg``).
+
+        Back-propagated by hand through the folded network, so that autograd sees first-order
+        ops only. ``d[t]`` is ``dF/da_t`` of hidden target ``t``, ``d[-1]`` that of the output.
+        """
         pre, caches, ya = self._forward(y)
-        nh = self.nh
-        d = [None] * (nh + 1)
+        d = [None] * (self.nh + 1)
         if self.gram:
-            h0 = caches[0][3]
-            dh = self._weighted(torch.addmm(self.gram_x + self._gather(ya[-1]), h0,
-                                            self.gram_mat))
-            out_sum = torch.addmm(self.out_x_sum + self.set_sizes[:, None] * (y @ self.out_y),
-                                  self._total(self._weighted(h0)), self.last)
-            total = (2.0 / self.out_dim) * out_sum @ self.out_y.T
+            gram_dh, total = self._gram_grads(y, caches[0][3], ya[-1])
         else:
-            d[nh] = self._weighted(pre[nh], 2.0 / self.out_dim)
-            total = self._total(d[nh]) @ self.reach[0][nh][self.dim:].T
-        for t in reversed(range(nh)):
-            if not self.gram:
-                dh = d[t + 1] @ self.reach[t + 1][t + 1].T
-                for u in range(t + 2, nh + 1):
-                    dh = torch.addmm(dh, d[u], self.reach[t + 1][u].T)
+            d[-1] = self._weighted(pre[-1], 2.0 / self.out_dim)
+            total = self._total(d[-1]) @ self.reach[0][-1][self.dim:].T
+        for t in reversed(range(self.nh)):
+            dh = gram_dh if self.gram else self._branch_grad(d, t)
             a, mean, rstd, h = caches[t]
             dn = torch.ops.aten.tanh_backward(dh, h)
             d[t] = torch.ops.aten.native_layer_norm_backward(
                 dn, a, [a.shape[1]], mean, rstd, *self.ln[t], [True, False, False])[0]
             total = torch.addmm(total, self._total(d[t]), self.reach[0][t][self.dim:].T)
         return total
+
+    def _branch_grad(self, d, t):
+        """``dF/dh_t = sum_{u > t} d[u] R_{t+1 -> u}^T``."""
+        dh = d[t + 1] @ self.reach[t + 1][t + 1].T
+        for u in range(t + 2, self.nh + 1):
+            dh = torch.addmm(dh, d[u], self.reach[t + 1][u].T)
+        return dh
+
+    def _gram_grads(self, y, h0, y_gram):
+        """Single hidden layer: ``dF/dh_0 = (2/K) out A^T`` through ``G = (2/K) A A^T``, and the
+        output's share of ``grad_y`` from each set's summed output (no ``out`` is formed)."""
+        dh = self._weighted(torch.addmm(self.gram_x + self._gather(y_gram), h0, self.gram_mat))
+        out_sum = torch.addmm(self.out_x_sum + self.set_sizes[:, None] * (y @ self.out_y),
+                              self._total(self._weighted(h0)), self.last)
+        return dh, (2.0 / self.out_dim) * out_sum @ self.out_y.T
 
 
 def attention_weight(params, x):
