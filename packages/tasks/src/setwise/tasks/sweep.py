@@ -22,7 +22,7 @@ from setwise.tasks.config import resolve
 from setwise.tasks.plotting import plot_sweep
 from setwise.tasks.registry import Task, get_task
 from setwise.tasks.runs import CONFIG, SUMMARY
-from setwise.tasks.train import fit
+from setwise.tasks.train import fit, set_threads
 
 LABELS = {"ea": "EA", "sum": "Sum", "mha": "MHA", "pna": "PNA"}
 
@@ -36,10 +36,7 @@ def _finished(run_dir: Path, config: Mapping) -> dict | None:
 
 def _run_one(task_name: str, config: dict, run_dir: str, device: str, threads: int | None):
     """One grid point (in a worker process when ``jobs > 1``)."""
-    if threads and config["backend"] == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(config["backend"], threads)
     task = get_task(task_name)
     done = _finished(Path(run_dir), config)
     if done is not None:
@@ -53,10 +50,16 @@ def grid(task: Task, *, preset, overrides, axis, values, aggregators, seeds) -> 
             for v in values for a in aggregators for s in seeds]
 
 
-def run_sweep(task: Task, configs: Sequence[dict], runs_dir, *, device="auto", jobs=1) -> list:
-    """Train every configuration (skipping finished ones); return their summaries."""
+def run_sweep(task: Task, configs: Sequence[dict], runs_dir, *, device="auto", jobs=1,
+              threads=None) -> list:
+    """Train every configuration (skipping finished ones); return their summaries.
+
+    With ``jobs > 1`` the runs go to that many processes, each with ``threads`` CPU threads
+    (default: the cores divided among the jobs).
+    """
     runs_dir = Path(runs_dir)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    if threads is None and jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
     args = [(task.name, c, str(runs_dir / task.run_name(c)), device, threads) for c in configs]
     if jobs <= 1:
         return [_run_one(*a) for a in args]

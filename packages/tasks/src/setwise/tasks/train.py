@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -31,6 +32,25 @@ def trainer_class(backend: str):
         raise ValueError(f"backend is {backend!r}; expected one of {', '.join(TRAINERS)}")
     module, cls = TRAINERS[backend].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def set_threads(backend: str, threads: int | None) -> None:
+    """Limit the CPU threads of ``backend`` (call before the backend's first computation).
+
+    On a CPU shared with other work, PyTorch's default (one OpenMP thread per core,
+    busy-waiting) can make small models 10-20x slower than one thread.
+    """
+    if not threads:
+        return
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (f"{flags} --xla_cpu_multi_thread_eigen={threads > 1} "
+                                       f"intra_op_parallelism_threads={threads}").strip()
 
 
 def evaluate(task: Task, trainer, batches: list[dict]) -> dict[str, float]:

@@ -26,7 +26,11 @@ class JaxTrainer:
         self.key = jax.random.PRNGKey(int(config["seed"]))
         optimizer = optax.adam(float(config["lr"]))
         self.model = jax.device_put(task.build_model("jax", params, config), self.device)
-        self.opt_state = optimizer.init(eqx.filter(self.model, eqx.is_inexact_array))
+        # jitted: one compilation instead of one per parameter shape; committed to the device
+        # like the model, or the training step compiles twice
+        self.opt_state = jax.device_put(
+            eqx.filter_jit(optimizer.init)(eqx.filter(self.model, eqx.is_inexact_array)),
+            self.device)
 
         @eqx.filter_jit
         def train_step(model, opt_state, batch):

@@ -14,22 +14,27 @@ from setwise.tasks.models import backend_ops
 from setwise.tasks.models.spec import MLPSpec, SetModelSpec, agg_params, aggregate
 
 _ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh}
-_KEY = jax.random.PRNGKey(0)  # layers are built and then overwritten with the NumPy values
+
+
+def array(value) -> jax.Array:
+    """A JAX array from NumPy (``device_put``: no compilation, unlike ``jnp.asarray``)."""
+    return jax.device_put(np.array(value, copy=True))
 
 
 def linear(params: Mapping, name: str) -> eqx.nn.Linear:
     """``eqx.nn.Linear`` holding ``{name}_w [in, out]`` (transposed to ``[out, in]``)."""
     w = params[f"{name}_w"]
-    layer = eqx.nn.Linear(*w.shape, key=_KEY)
+    # the layer's structure only (no random initialisation), then the NumPy values
+    layer = eqx.filter_eval_shape(eqx.nn.Linear, *w.shape, key=jax.random.PRNGKey(0))
     return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
-                       (jnp.asarray(w.T), jnp.asarray(params[f"{name}_b"])))
+                       (array(w.T), array(params[f"{name}_b"])))
 
 
 def layer_norm(params: Mapping, name: str) -> eqx.nn.LayerNorm:
     scale = params[f"{name}_ln_scale"]
     layer = eqx.nn.LayerNorm(scale.shape[0], eps=1e-5)
     return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
-                       (jnp.asarray(scale), jnp.asarray(params[f"{name}_ln_offset"])))
+                       (array(scale), array(params[f"{name}_ln_offset"])))
 
 
 def rows(layer, x):
@@ -80,7 +85,7 @@ class SetModel(eqx.Module):
     def __init__(self, spec: SetModelSpec, params: Mapping[str, np.ndarray]):
         self.spec = spec
         self.encoder = None if spec.aggregator == "ea" else MLP(params, "encoder", spec.encoder)
-        self.agg = {k: jnp.asarray(v) for k, v in agg_params(params).items()}
+        self.agg = {k: array(v) for k, v in agg_params(params).items()}
         self.head = MLP(params, "head", spec.head)
 
     def __call__(self, x, mask):

@@ -1,0 +1,110 @@
+"""Training runs: files, reproducibility, backend agreement, and resume after a kill."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from setwise.tasks.config import resolve
+from setwise.tasks.registry import get_task
+from setwise.tasks.runs import RunDirError, read_metrics
+from setwise.tasks.train import fit
+
+TASK = get_task("median")
+BACKENDS = ("torch", "jax")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small models on a shared CPU: one thread is far faster than torch's default."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny(backend, **kw):
+    return resolve(TASK, overrides={
+        "backend": backend, "aggregator": "ea", "dim": 4, "width": 8, "head_width": 8,
+        "set_size": 20, "ea_steps": 2, "batch_size": 8, "eval_size": 64, "steps": 20,
+        "eval_every": 10, "log_every": 5, **kw})
+
+
+def numbers(run_dir):
+    """The metric lines without their wall-clock times."""
+    return [{k: v for k, v in m.items() if k != "time"} for m in read_metrics(run_dir)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_writes_config_metrics_checkpoint_summary_and_plot(backend, tmp_path):
+    config = tiny(backend)
+    summary = fit(TASK, config, tmp_path, device="cpu", progress=False)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "metrics.jsonl", "summary.json", "curve.png"} <= names
+    assert any(n.startswith("checkpoint.") for n in names)
+    assert json.loads((tmp_path / "config.json").read_text()) == config
+    lines = read_metrics(tmp_path)
+    assert [m["step"] for m in lines if m["split"] == "train"] == [5, 10, 15, 20]
+    assert [m["step"] for m in lines if m["split"] == "eval"] == [10, 20]
+    assert summary["final"]["mse"] == lines[-1]["mse"] and summary["device"].lower() \
+        .startswith("cpu")
+    assert lines[-2]["loss"] < lines[0]["loss"]
+
+
+def test_the_two_backends_train_alike(tmp_path):
+    """Same seed, same initial parameters, same batches, same Adam: float32 agreement."""
+    runs = [numbers(fit(TASK, tiny(b, aggregator="sum", steps=10), tmp_path / b,
+                        progress=False, plot=False) and tmp_path / b) for b in BACKENDS]
+    for t, j in zip(*runs):
+        assert t["step"] == j["step"]
+        assert j["mse"] == pytest.approx(t["mse"], rel=1e-3)
+
+
+def test_a_run_is_not_overwritten_or_resumed_with_another_config(tmp_path):
+    fit(TASK, tiny("torch", steps=5, eval_every=5), tmp_path, progress=False, plot=False)
+    with pytest.raises(RunDirError, match="--resume"):
+        fit(TASK, tiny("torch", steps=5, eval_every=5), tmp_path, progress=False)
+    with pytest.raises(RunDirError, match="lr"):
+        fit(TASK, tiny("torch", steps=5, eval_every=5, lr=0.1), tmp_path, resume=True,
+            progress=False)
+
+
+def train_command(config, run_dir, *extra):
+    return [sys.executable, "-m", "setwise.tasks.cli", "train", "median",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in config.items()],
+            f"--run-dir={run_dir}", "--device=cpu", "--threads=1", "--no-progress", *extra]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_killed_run_resumes_to_the_same_metrics(backend, tmp_path):
+    """``setwise train`` killed (SIGKILL) after its first checkpoint, then ``--resume``d,
+    logs exactly the numbers of an uninterrupted ``setwise train``."""
+    config = tiny(backend, steps=160, eval_every=20, log_every=10)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
+    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True)
+    done = run(train_command(config, straight))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    proc = subprocess.Popen(train_command(config, killed), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = killed / ("checkpoint.pt" if backend == "torch" else "checkpoint.eqx")
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert 0 < read_metrics(killed)[-1]["step"] < 160
+
+    done = run(train_command(config, killed, "--resume"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert numbers(killed) == numbers(straight)
