@@ -136,7 +136,9 @@ class Graphs:
             raise ValueError(f"dynamic_batches: graph {row} has {self.num_nodes[row]} nodes and "
                              f"{self.num_edges[row]} edges, over max_nodes={max_nodes} / "
                              f"max_edges={max_edges}")
-        order = next(batch_indices(len(self), max(len(self), 1), seed, epoch, shuffle))
+        if len(self) == 0:
+            return
+        order = next(batch_indices(len(self), len(self), seed, epoch, shuffle))
         nodes, edges = self.num_nodes[order], self.num_edges[order]
         start = 0
         while start < len(order):

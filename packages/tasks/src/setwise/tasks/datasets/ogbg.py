@@ -337,6 +337,10 @@ def load_ogb(name: str, split: str = "train", data_dir=None, cache_dir=None,
         :class:`Graphs` with ``x [nodes, 9]`` int64 OGB atom features, ``edge_attr
         [edges, 3]`` int64 OGB bond features, ``y [graphs, num_tasks]`` float32 (NaN =
         missing label).
+
+    Notes:
+        Molecules current RDKit rejects (7 in hiv, 8 in tox21) are left out and the split
+        renumbered, so a split has that many fewer graphs than OGB's official one.
     """
     if split not in SPLITS:
         raise ValueError(f"load_ogb: split must be one of {SPLITS}, got {split!r}")
