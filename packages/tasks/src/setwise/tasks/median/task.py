@@ -44,6 +44,9 @@ class MedianTask(Task):
         Option("ea_grad_mode", "unrolled", "EA gradient", str,
                ("unrolled", "implicit", "truncated")),
         Option("ea_aux_weight", 1e-4, "weight of EA's auxiliary loss (eq. 5)", float),
+        Option("ea_step_size", 0.125, "EA's initial inner step size (paper: 0.125)", float),
+        Option("ea_clip", 0.0, "clip EA's y to [-c, c] after every step; 0: no clipping "
+               "(paper: none given)", float),
         Option("num_heads", 4, "attention heads (min(num_heads, D) are used)", int),
         Option("set_size", 100, "numbers per set (paper: 100)", int),
         Option("eval_size", 8192, "held-out sets per evaluation (paper: 80000)", int),
@@ -65,6 +68,8 @@ class MedianTask(Task):
             head=MLPSpec((dim, int(config["head_width"]), 1), "relu"),
             ea_hidden=(width, width, 1), ea_steps=int(config["ea_steps"]),
             ea_grad_mode=config["ea_grad_mode"], ea_aux_weight=float(config["ea_aux_weight"]),
+            ea_step_size=float(config["ea_step_size"]),
+            ea_clip=float(config["ea_clip"]) or None,
             num_heads=int(config["num_heads"]), pna_set_sizes=(int(config["set_size"]),))
 
     def train_batch(self, config, step):

@@ -57,6 +57,9 @@ class SetModelSpec:
         ea_steps: EA's ``num_steps`` T.
         ea_grad_mode: ``unrolled`` / ``implicit`` / ``truncated``.
         ea_aux_weight: weight of EA's auxiliary loss (eq. 5) in the training loss.
+        ea_step_size: EA's initial inner step size ``alpha`` (paper: 0.125).
+        ea_clip: clip ``y`` to ``[-ea_clip, ea_clip]`` after every step (Listing 2's
+            ``clip_value``), or None.
         num_heads: attention heads (``min(num_heads, D)`` are used, so ``D = 1, 2`` work).
         pna_set_sizes: training set sizes for PNA's ``delta``.
     """
@@ -70,6 +73,8 @@ class SetModelSpec:
     ea_steps: int = 5
     ea_grad_mode: str = "unrolled"
     ea_aux_weight: float = 0.0
+    ea_step_size: float = 0.125
+    ea_clip: float | None = None
     num_heads: int = 4
     pna_set_sizes: tuple[int, ...] = (100,)
 
@@ -112,7 +117,7 @@ def init_params(spec: SetModelSpec, seed: int, dtype="float32") -> dict[str, np.
         init_mlp(rng, params, "encoder", spec.in_dim, spec.encoder, dtype)
     if spec.aggregator == "ea":
         agg = init_equilibrium_aggregation(rng, spec.in_dim, spec.dim, hidden=spec.ea_hidden,
-                                           dtype=dtype)
+                                           step_size=spec.ea_step_size, dtype=dtype)
     elif spec.aggregator == "mha":
         agg = init_attention_pool(rng, spec.dim, spec.dim, num_heads=spec.heads, dtype=dtype)
     elif spec.aggregator == "pna":
@@ -138,7 +143,8 @@ def aggregate(ops, spec: SetModelSpec, params: Mapping, h, mask):
     """
     if spec.aggregator == "ea":
         y, info = ops.equilibrium_aggregation(params, h, mask, num_steps=spec.ea_steps,
-                                              grad_mode=spec.ea_grad_mode, return_info=True)
+                                              clip=spec.ea_clip, grad_mode=spec.ea_grad_mode,
+                                              return_info=True)
         return y, info.aux_loss
     if spec.aggregator == "sum":
         return ops.sum_pool(h, mask), None
