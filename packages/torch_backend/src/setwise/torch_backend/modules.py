@@ -24,7 +24,7 @@ from setwise.torch_backend import top_n as T
 from setwise.torch_backend.nn import as_tensor
 
 
-def _seed(rng):
+def resolve_seed(rng):
     """``rng`` as given, or a seed drawn from torch's global generator (``torch.manual_seed``)."""
     return int(torch.randint(2**31 - 1, ())) if rng is None else rng
 
@@ -73,7 +73,7 @@ class EquilibriumAggregation(ParamModule):
                  gtol=1e-3, clip=None, grad_mode="unrolled", truncate_steps=None, rng=None,
                  dtype="float32"):
         super().__init__(EA.init_equilibrium_aggregation(
-            _seed(rng), in_dim, out_dim, potential=potential, hidden=hidden,
+            resolve_seed(rng), in_dim, out_dim, potential=potential, hidden=hidden,
             step_size=step_size, momentum=momentum, reg_weight=reg_weight, dtype=dtype))
         self._configure(potential=potential, num_steps=num_steps, scaled=scaled, gtol=gtol,
                         clip=clip, grad_mode=grad_mode, truncate_steps=truncate_steps,
@@ -126,7 +126,7 @@ class AttentionPool(ParamModule):
     """Multi-head attention pooling (:func:`setwise.torch_backend.attention_pool`)."""
 
     def __init__(self, in_dim, out_dim, *, num_heads=4, rng=None, dtype="float32"):
-        super().__init__(P.init_attention_pool(_seed(rng), in_dim, out_dim,
+        super().__init__(P.init_attention_pool(resolve_seed(rng), in_dim, out_dim,
                                                num_heads=num_heads, dtype=dtype))
 
     def forward(self, x, mask=None, *, index=None, ptr=None, num_sets=None):
@@ -137,7 +137,7 @@ class PNAPool(ParamModule):
     """PNA pooling (:func:`setwise.torch_backend.pna_pool`); ``delta`` from :func:`pna_delta`."""
 
     def __init__(self, in_dim, out_dim, *, delta=1.0, rng=None, dtype="float32"):
-        super().__init__(P.init_pna_pool(_seed(rng), in_dim, out_dim, dtype=dtype))
+        super().__init__(P.init_pna_pool(resolve_seed(rng), in_dim, out_dim, dtype=dtype))
         self._configure(delta=delta)
 
     def _configure(self, delta=1.0):
@@ -155,7 +155,7 @@ class _Creator(ParamModule):
 
     def __init__(self, latent_dim, out_dim, num_points, *, rng=None, dtype="float32",
                  **kwargs):
-        super().__init__(type(self)._init(_seed(rng), latent_dim, out_dim, num_points,
+        super().__init__(type(self)._init(resolve_seed(rng), latent_dim, out_dim, num_points,
                                           dtype=dtype, **kwargs))
 
     def forward(self, z, n, *, max_n=None, rng=None):

@@ -23,7 +23,7 @@ from torch_geometric.nn.aggr import Aggregation
 
 from setwise.torch_backend import equilibrium as EA
 from setwise.torch_backend import pooling as P
-from setwise.torch_backend.modules import _seed, register_params
+from setwise.torch_backend.modules import register_params, resolve_seed
 
 __all__ = ["AttentionAggregation", "EquilibriumAggregation", "MaxAggregation",
            "MeanAggregation", "PNAAggregation", "SumAggregation"]
@@ -98,8 +98,8 @@ class EquilibriumAggregation(SetwiseAggregation):
         register_params(self, self._init(rng))
 
     def _init(self, rng):
-        return EA.init_equilibrium_aggregation(_seed(rng), self.in_channels, self.out_channels,
-                                               **self._init_args)
+        return EA.init_equilibrium_aggregation(resolve_seed(rng), self.in_channels,
+                                               self.out_channels, **self._init_args)
 
     def reset_parameters(self):
         self._reinit(self._init(None))
@@ -124,7 +124,7 @@ class AttentionAggregation(SetwiseAggregation):
         register_params(self, self._init(rng))
 
     def _init(self, rng):
-        return P.init_attention_pool(_seed(rng), self.in_channels, self.out_channels,
+        return P.init_attention_pool(resolve_seed(rng), self.in_channels, self.out_channels,
                                      **self._init_args)
 
     def reset_parameters(self):
@@ -145,7 +145,7 @@ class PNAAggregation(SetwiseAggregation):
         register_params(self, self._init(rng))
 
     def _init(self, rng):
-        return P.init_pna_pool(_seed(rng), self.in_channels, self.out_channels,
+        return P.init_pna_pool(resolve_seed(rng), self.in_channels, self.out_channels,
                                dtype=self._dtype)
 
     def reset_parameters(self):
