@@ -87,7 +87,7 @@ def train_command(config, run_dir, *extra):
 def test_a_killed_run_resumes_to_the_same_metrics(backend, tmp_path):
     """``setwise train`` killed (SIGKILL) after its first checkpoint, then ``--resume``d,
     logs exactly the numbers of an uninterrupted ``setwise train``."""
-    config = tiny(backend, steps=160, eval_every=20, log_every=10)
+    config = tiny(backend, aggregator="mha", steps=160, eval_every=20, log_every=10)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
     run = functools.partial(subprocess.run, env=env, capture_output=True, text=True)

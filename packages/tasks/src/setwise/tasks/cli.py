@@ -28,12 +28,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_task_options(parser: argparse.ArgumentParser, task: Task, skip=()):
+def _add_task_options(parser: argparse.ArgumentParser, task: Task, skip=(), defaults=None):
     group = parser.add_argument_group("task options (default: the task's CPU configuration)")
+    defaults = defaults or {}
     for o in task.options:
         if o.name in skip:
             continue
-        kwargs = {"default": None, "help": f"{o.help} (default {o.default!r})"}
+        default = defaults.get(o.name, o.default)
+        kwargs = {"default": None, "help": f"{o.help} (default {default!r})"}
         if o.type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -86,7 +88,7 @@ def _add_sweep(subparsers):
         s = task.sweep
         tp = tasks.add_parser(name, help=f"{task.reproduces}",
                               description=f"Grid of {s.figure}: {s.axis} x aggregators x seeds.")
-        _add_task_options(tp, task, skip=(s.axis, "aggregator", "seed"))
+        _add_task_options(tp, task, skip=(s.axis, "aggregator", "seed"), defaults=s.overrides)
         axis_type = next(o.type for o in task.options if o.name == s.axis)
         tp.add_argument("--values", type=axis_type, nargs="+", default=list(s.values),
                         help=f"values of {s.axis} (default {' '.join(map(str, s.values))})")

@@ -45,8 +45,11 @@ def _run_one(task_name: str, config: dict, run_dir: str, device: str, threads: i
 
 
 def grid(task: Task, *, preset, overrides, axis, values, aggregators, seeds) -> list[dict]:
-    """The resolved configuration of every grid point."""
-    return [resolve(task, preset, {**overrides, axis: v, "aggregator": a, "seed": s})
+    """The resolved configuration of every grid point: the task's defaults, ``preset``, the
+    sweep's own overrides (without a preset: its CPU budget), then ``overrides``."""
+    base = dict(task.sweep.overrides) if task.sweep and preset is None else {}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return [resolve(task, preset, {**base, axis: v, "aggregator": a, "seed": s})
             for v in values for a in aggregators for s in seeds]
 
 

@@ -106,13 +106,14 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
             pending = []
             run.log({"step": done, "split": "train", **train,
                      "time": time.perf_counter() - clock})
-            bar.set_postfix(loss=f"{train['loss']:.3g}", **last_eval)
+            shown = {k: f"{train[k]:.3g}" for k in ("loss", task.metric) if k in train}
+            bar.set_postfix(**shown, **last_eval)
         if done % eval_every == 0 or done == steps:
             metrics = evaluate(task, trainer, batches)
             run.log({"step": done, "split": "eval", **metrics,
                      "time": time.perf_counter() - clock})
             last_eval = {f"eval_{task.metric}": f"{metrics[task.metric]:.3g}"}
-            bar.set_postfix(loss=f"{train['loss']:.3g}", **last_eval)
+            bar.set_postfix(**shown, **last_eval)
             tqdm.write(f"step {done}: eval " + ", ".join(f"{k} {v:.4g}" for k, v in
                                                          metrics.items()), file=sys.stderr)
             trainer.save(run.checkpoint_tmp(), done, time.perf_counter() - clock)
