@@ -51,8 +51,8 @@ def test_errors_are_one_line_messages(tmp_path, capsys):
     assert main(args) == 0
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(["train", "median", "--eval-every=5", "--log-every=2", f"--run-dir={run}x"]) == 2
-    assert "multiple of log_every" in capsys.readouterr().err
+    assert main(["train", "median", "--steps=0", f"--run-dir={run}x"]) == 2
+    assert "'steps' is 0; expected a positive int" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     with pytest.raises(SystemExit):
         main(["train", "median", "--aggregator=mean"])

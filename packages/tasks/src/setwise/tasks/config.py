@@ -41,7 +41,7 @@ def resolve(task: Task, preset: str | None = None, overrides: Mapping | None = N
     """``task``'s configuration: defaults, updated by ``preset``, then by ``overrides``.
 
     ``None`` values in ``overrides`` mean "not given". Raises :class:`ConfigError` for an
-    unknown preset or option, or an inconsistent schedule.
+    unknown preset or option, or a value out of range.
     """
     config = defaults(task)
     if preset is not None:
@@ -72,7 +72,3 @@ def check(task: Task, config: Mapping):
         if int(config[key]) < 1:
             raise ConfigError(f"task {task.name!r}: option {key!r} is {config[key]!r}; expected "
                              "a positive int")
-    if config["eval_every"] % config["log_every"]:
-        raise ConfigError(f"task {task.name!r}: eval_every ({config['eval_every']}) must be a "
-                         f"multiple of log_every ({config['log_every']}) so that a checkpoint "
-                         "falls on a logging boundary")

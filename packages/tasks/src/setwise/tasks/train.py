@@ -101,14 +101,15 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
     for step in range(start, steps):
         pending.append(trainer.step(task.train_batch(config, step)))
         done = step + 1
-        if done % log_every == 0 or done == steps:
+        evaluate_now = done % eval_every == 0 or done == steps
+        if done % log_every == 0 or evaluate_now:  # a checkpoint never leaves a partial window
             train = _mean(pending)
             pending = []
             run.log({"step": done, "split": "train", **train,
                      "time": time.perf_counter() - clock})
             shown = {k: f"{train[k]:.3g}" for k in ("loss", task.metric) if k in train}
             bar.set_postfix(**shown, **last_eval)
-        if done % eval_every == 0 or done == steps:
+        if evaluate_now:
             metrics = evaluate(task, trainer, batches)
             run.log({"step": done, "split": "eval", **metrics,
                      "time": time.perf_counter() - clock})
