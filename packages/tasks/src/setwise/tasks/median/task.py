@@ -63,7 +63,7 @@ class MedianTask(Task):
                   "ea_step_size": 0.125},
     }
     sweep = SweepSpec(axis="dim", values=(1, 2, 4, 8, 16, 32), aggregators=("sum", "mha", "ea"),
-                      seeds=(0, 1, 2), overrides={"steps": 800, "eval_every": 200},
+                      seeds=(0, 1, 2), overrides={"steps": 1000, "eval_every": 250},
                       figure="Fig. 3")
 
     def spec(self, config: Mapping) -> SetModelSpec:
