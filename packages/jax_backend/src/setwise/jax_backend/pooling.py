@@ -71,11 +71,11 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
 @jax.jit
 def _attention_pool(params, seg):
     heads, width = params["query"].shape
-    k = (seg.x @ params["key_w"] + params["key_b"]).reshape(-1, heads, width)
-    v = (seg.x @ params["value_w"] + params["value_b"]).reshape(-1, heads, width)
+    k = (seg.x @ params["key_w"] + params["key_b"]).reshape(seg.x.shape[0], heads, width)
+    v = (seg.x @ params["value_w"] + params["value_b"]).reshape(seg.x.shape[0], heads, width)
     logits = (k * params["query"]).sum(-1) / float(np.sqrt(width))
     p = seg.softmax(logits)
-    return seg.sum((p[..., None] * v).reshape(v.shape[0], -1))
+    return seg.sum((p[..., None] * v).reshape(v.shape[0], heads * width))
 
 
 def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta=1.0):
