@@ -85,9 +85,11 @@ def test_creators_match_reference(backend, ref, creator, dtype, seed):
     params = ref.init_creation(creator, seed, 5, 3, 8, dtype=dtype)
     z = rng.normal(size=(4, 5)).astype(dtype)
     n = rng.integers(0, 9, 4)
+    max_n = int(rng.integers(8, 11))  # beyond the 8 reference points: zero padding
     x_want, m_want = run(ref, "create_set", creator, ref.convert_params(params, "float64"),
-                         z.astype("float64"), n, max_n=8)
-    x_got, m_got = run(backend, "create_set", creator, params, z, n, max_n=8)
+                         z.astype("float64"), n, max_n=max_n)
+    x_got, m_got = run(backend, "create_set", creator, params, z, n, max_n=max_n)
+    assert x_got.shape == (4, max_n, 3)
     np.testing.assert_array_equal(m_got, m_want)
     assert_close(x_got, x_want, "value", dtype, "create_set", f"{creator} seed={seed}")
 

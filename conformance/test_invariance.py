@@ -60,3 +60,18 @@ def test_empty_sets_are_finite(backend, ref, name):
                                   index=backend.asarray(np.zeros(0, np.int64)), num_sets=2,
                                   **kwargs)
     assert np.isfinite(backend.to_numpy(none)).all()
+
+
+@pytest.mark.parametrize("potential", ["quadratic", "absolute", "hinge", "linear", "attention",
+                                       "power_sum"])
+def test_named_potentials_are_finite_on_empty_sets(backend, ref, potential):
+    """An empty set beside a non-empty one, dense and padded: y = 0, never NaN."""
+    out_dim = {"attention": 3, "power_sum": 4}.get(potential, 2)
+    params = ref.init_equilibrium_aggregation(0, 2, out_dim, potential=potential,
+                                              dtype="float64")
+    x = np.ones((2, 3, 2))
+    mask = np.array([[True, True, False], [False, False, False]])
+    y = backend.to_numpy(backend.equilibrium_aggregation(
+        backend.convert_params(params), backend.asarray(x), backend.asarray(mask),
+        potential=potential, out_dim=out_dim if potential == "power_sum" else None))
+    assert np.isfinite(y).all() and not y[1].any()

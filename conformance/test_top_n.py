@@ -4,11 +4,12 @@ the same parameter gradients for X and any permutation of X ((F, l)-equivariance
 Lemma 1)."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 
 from conformance.assertions import assert_close
 from conformance.autodiff import grad
 from conformance.strategies import seeds
+from setwise.reference.top_n import top_n_scores
 
 
 def created(B, params, z, n):
@@ -23,6 +24,11 @@ def test_reference_set_permutation_leaves_sets_unchanged(backend, ref, seed):
     z = rng.normal(size=(3, 4))
     n = rng.integers(0, 7, 3)
     perm = rng.permutation(10)
+    # a tie at the selection boundary (e.g. a dead angle MLP: every cosine 0) is broken by
+    # row index, which the permutation changes: such draws are outside the property
+    scores = np.sort(top_n_scores(params, z), -1)[:, ::-1]
+    gaps = [scores[s, k - 1] - scores[s, k] for s, k in enumerate(n) if 0 < k < 10]
+    assume(min(gaps, default=1.0) > 1e-9)
     shuffled = dict(params, angles=params["angles"][perm], points=params["points"][perm])
     x1, m1 = created(backend, params, z, n)
     x2, m2 = created(backend, shuffled, z, n)

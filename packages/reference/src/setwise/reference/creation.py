@@ -23,6 +23,11 @@ from setwise.reference.top_n import creation_sizes, init_top_n_creation, top_n_c
 CREATORS = ("top_n", "first_n", "iid", "mlp")
 
 
+def pad_rows(a, rows):
+    """``a [k, c]`` padded with zero rows to at least ``rows`` rows (``max_n > n_max``)."""
+    return np.pad(a, ((0, max(rows - a.shape[0], 0)), (0, 0)))
+
+
 def init_first_n_creation(rng, latent_dim, out_dim, num_points, *, dtype="float32"):
     """``points [num_points, out_dim]`` (num_points = n_max) and ``z_w [latent_dim, out_dim]``."""
     rng, dtype = nn.as_rng(rng), nn.check_dtype("init_first_n_creation", dtype)
@@ -42,7 +47,8 @@ def first_n_creation(params, z, n, *, max_n=None, rng=None):
     V.check_param(op, params, "z_w")
     _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
     V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
-    x = params["points"][None, :max_n] + (z @ params["z_w"])[:, None]
+    points = pad_rows(params["points"], max_n)
+    x = points[None, :max_n] + (z @ params["z_w"])[:, None]
     return np.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 
@@ -100,7 +106,8 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     h = z
     for i in range(nn.mlp_depth(params, "mlp")):
         h = np.maximum(h @ params[f"mlp_{i}_w"] + params[f"mlp_{i}_b"], 0)
-    x = (np.einsum("bh,hnc->bnc", h, params["mlp_out_w"]) + params["mlp_out_b"])[:, :max_n]
+    x = np.einsum("bh,hnc->bnc", h, params["mlp_out_w"]) + params["mlp_out_b"]
+    x = np.pad(x, ((0, 0), (0, max(max_n - num_points, 0)), (0, 0)))[:, :max_n]
     return np.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 

@@ -143,6 +143,11 @@ def _power_terms(x, degree):
     return (x[..., None] ** k).reshape(x.shape[0], -1)
 
 
+def _power_sum_size(set_size, dtype):
+    """``N`` per element, ``[E, 1]``; at least 1, so padding rows of an empty set stay finite."""
+    return np.maximum(np.asarray(set_size, dtype=dtype), 1)[:, None]
+
+
 def potential_value(params, x, y, set_size=None, *, potential="residual"):
     """``F(x_i, y_i)`` for each element: ``x [E, dim]``, ``y [E, out_dim]`` -> ``[E]``."""
     V.check_choice("potential_value", "potential", potential, POTENTIALS)
@@ -161,7 +166,7 @@ def potential_value(params, x, y, set_size=None, *, potential="residual"):
     if potential == "attention":
         w = _attention_weight(params, x)
         return w * ((x - y[:, :-1]) ** 2).sum(-1) + (y[:, -1] - w) ** 2
-    n = np.asarray(set_size, dtype=x.dtype)[:, None]
+    n = _power_sum_size(set_size, x.dtype)
     return ((y / n - _power_terms(x, y.shape[-1] // x.shape[-1])) ** 2).sum(-1)
 
 
@@ -186,5 +191,5 @@ def potential_grad_y(params, x, y, set_size=None, *, potential="residual"):
     if potential == "attention":
         w = _attention_weight(params, x)[:, None]
         return np.concatenate([2 * w * (y[:, :-1] - x), 2 * (y[:, -1:] - w)], -1)
-    n = np.asarray(set_size, dtype=x.dtype)[:, None]
+    n = _power_sum_size(set_size, x.dtype)
     return 2 / n * (y / n - _power_terms(x, y.shape[-1] // x.shape[-1]))

@@ -87,6 +87,11 @@ def top_n_scores(params, z):
     return a @ phi.T
 
 
+def pad_columns(a, width):
+    """``a [num_sets, k]`` padded with zeros (index 0, masked out later) to ``width`` columns."""
+    return np.pad(a, ((0, 0), (0, max(width - a.shape[1], 0))))
+
+
 def top_n_select(scores, max_n):
     """Indices ``[num_sets, max_n]`` of the largest scores, descending, ties to lower index."""
     return np.argsort(-scores, axis=-1, kind="stable")[:, :max_n]
@@ -123,7 +128,7 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
     sizes, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n0 (reference points)")
     V.check_last_dim(op, "z", z.shape, params["w3"].shape[0], "params['w3'] rows (latent_dim)")
     scores = top_n_scores(params, z)
-    sel = top_n_select(scores, max_n)
+    sel = pad_columns(top_n_select(scores, max_n), max_n)
     c = np.take_along_axis(scores, sel, -1)
     top = np.max(np.where(mask, c, -np.inf), -1, keepdims=True, initial=-np.inf)
     e = np.where(mask, np.exp(np.where(mask, c - np.where(np.isfinite(top), top, 0), 0)), 0)
