@@ -14,7 +14,7 @@ apart (``extra_info['compile_s']``); PyTorch runs eagerly and, as ``torch-compil
 is skipped with the reason. Run (benchmarks are disabled by default in this repo)::
 
     python -m pytest tools/benchmarks/test_bench_jax.py --benchmark-enable \
-        --benchmark-columns=min,median,mean,rounds -p no:randomly
+        --benchmark-columns=min,median,mean,rounds
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Compilation dominates the runtime on CPU, so every test reuses the same few smal
 from __future__ import annotations
 
 import functools
-import re
 import inspect
+import re
 
 import jax
 import jax.numpy as jnp

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from setwise.jax_backend.api import cast_params, compute_dtype, converted
 from setwise.jax_backend.potentials import residual_x_part, set_grad_y, set_value
-from setwise.jax_backend.segments import Segments, as_segments
+from setwise.jax_backend.segments import as_segments
 from setwise.reference import equilibrium as ref
 from setwise.reference import validation as V
 from setwise.reference.equilibrium import GRAD_MODES, SCALE_EPS, EAInfo, check_solver_args
@@ -48,8 +48,8 @@ def energy_scale(set_size, scaled=True):
     return jnp.log2(set_size + 1) / (set_size + SCALE_EPS)
 
 
-def _check_ea(op, params, seg, potential, y=None, out_dim=None):
-    """The reference's checks; a callable potential needs ``out_dim`` (or ``y``)."""
+def _check_ea(op, params, seg, potential, y=None):
+    """The reference's checks; for a callable potential only ``y`` can be checked."""
     if not callable(potential):
         return ref._check_ea(op, params, seg, potential, y)
     if y is not None:
