@@ -65,3 +65,15 @@ def test_chamfer_dspn_variant_divides_by_channels(ref):
     x, y = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 5, 3))
     assert_close(ref.chamfer_loss(x, y, variant="dspn") * 3, ref.chamfer_loss(x, y), "value",
                  "float64", "chamfer_loss")
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_padding_values_never_leak(backend, name):
+    """NaN in padding rows changes nothing (the rows are masked, never read)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 4, 2)), rng.normal(size=(2, 4, 2))
+    xm = np.array([[True, True, True, False], [True, False, False, False]])
+    ym = np.array([[True, True, False, False], [True, True, True, False]])
+    clean = loss_of(backend, name, x, y, xm, ym)
+    xn, yn = np.where(xm[..., None], x, np.nan), np.where(ym[..., None], y, np.nan)
+    assert_close(loss_of(backend, name, xn, yn, xm, ym), clean, "invariance", "float64", name)

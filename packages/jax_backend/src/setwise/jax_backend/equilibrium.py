@@ -51,7 +51,7 @@ def energy_scale(set_size, scaled=True):
 def _check_ea(op, params, seg, potential, y=None):
     """The reference's checks; for a callable potential only ``y`` can be checked."""
     if not callable(potential):
-        return ref._check_ea(op, params, seg, potential, y)
+        return ref.check_ea_args(op, params, seg, potential, y)
     if y is not None:
         V.check_rank(op, "y", y.shape, (2,), "y [num_sets, out_dim]")
         if y.shape[0] != seg.num_sets:

@@ -111,7 +111,9 @@ def energy_scale(set_size, scaled=True):
     return np.log2(set_size + 1) / (set_size + SCALE_EPS)
 
 
-def _check_ea(op, params, seg, potential, y=None):
+def check_ea_args(op, params, seg, potential, y=None):
+    """Validate EA parameters (and ``y``) for ``potential``; return the natural ``out_dim``
+    (``None`` for ``power_sum``, whose size the caller gives). Shared by every backend."""
     V.check_choice(op, "potential", potential, POTENTIALS)
     if potential == "residual":
         V.check_param(op, params, "potential_0_w")
@@ -160,7 +162,7 @@ def energy(params, x, y, mask=None, *, index=None, ptr=None, num_sets=None,
     op = "energy"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
     y = np.asarray(y, dtype=seg.x.dtype)
-    _check_ea(op, params, seg, potential, y)
+    check_ea_args(op, params, seg, potential, y)
     sizes, scale, lam = _energy_parts(params, seg, scaled)
     f = potential_value(params, seg.x, y[seg.index], sizes[seg.index], potential=potential)
     return scale * (lam * (y**2).sum(-1) + segment_sum(seg.weight * f, seg.index, seg.num_sets))
@@ -178,7 +180,7 @@ def energy_grad_y(params, x, y, mask=None, *, index=None, ptr=None, num_sets=Non
     op = "energy_grad_y"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
     y = np.asarray(y, dtype=seg.x.dtype)
-    _check_ea(op, params, seg, potential, y)
+    check_ea_args(op, params, seg, potential, y)
     sizes, scale, lam = _energy_parts(params, seg, scaled)
     return _energy_grad(params, seg, y, sizes, scale, lam, potential)
 
@@ -244,7 +246,7 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     op = "equilibrium_aggregation"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
     check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps)
-    natural = _check_ea(op, params, seg, potential)
+    natural = check_ea_args(op, params, seg, potential)
     V.check_param(op, params, "step_size_raw", ())
     V.check_param(op, params, "momentum_raw", ())
     if natural is None:

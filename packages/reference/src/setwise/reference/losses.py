@@ -16,7 +16,10 @@ CHAMFER_VARIANTS = ("sum", "dspn")
 
 
 def check_pair(op, x, y, x_mask, y_mask):
-    """Validate two padded batches of sets; return their masks (all-True where None)."""
+    """Validate two padded batches of sets.
+
+    Returns ``(x, y, x_mask, y_mask)``: padding rows zeroed, masks all-True where None.
+    """
     for name, a, m in (("x", x, x_mask), ("y", y, y_mask)):
         V.check_rank(op, name, a.shape, (3,), f"{name} [num_sets, max_size, dim]")
         V.check_float(op, name, a.dtype)
@@ -32,7 +35,7 @@ def check_pair(op, x, y, x_mask, y_mask):
     ym = np.ones(y.shape[:2], bool) if y_mask is None else np.asarray(y_mask)
     V.check_finite(op, "x", bool(np.isfinite(x[xm]).all()))
     V.check_finite(op, "y", bool(np.isfinite(y[ym]).all()))
-    return xm, ym
+    return np.where(xm[..., None], x, 0), np.where(ym[..., None], y, 0), xm, ym
 
 
 def pairwise_sq_dist(x, y):
@@ -52,7 +55,7 @@ def chamfer_loss(x, y, x_mask=None, y_mask=None, *, variant="sum"):
     op = "chamfer_loss"
     x, y = np.asarray(x), np.asarray(y)
     V.check_choice(op, "variant", variant, CHAMFER_VARIANTS)
-    xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     d = pairwise_sq_dist(x, y)
     pair = xm[:, :, None] & ym[:, None, :]
     big = np.where(pair, d, np.inf)
@@ -70,11 +73,12 @@ def hungarian_matching(x, y, x_mask=None, y_mask=None):
     """
     op = "hungarian_matching"
     x, y = np.asarray(x), np.asarray(y)
-    xm, ym = check_pair(op, x, y, x_mask, y_mask)
-    return _matching(pairwise_sq_dist(x, y), xm, ym)
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    return match_costs(pairwise_sq_dist(x, y), xm, ym)
 
 
-def _matching(cost, xm, ym):
+def match_costs(cost, xm, ym):
+    """Per set, optimal assignment of present rows to present columns of ``cost``; -1 elsewhere."""
     match = np.full(xm.shape, -1, np.int64)
     for s in range(cost.shape[0]):
         rows, cols = np.nonzero(xm[s])[0], np.nonzero(ym[s])[0]
@@ -94,9 +98,9 @@ def hungarian_loss(x, y, x_mask=None, y_mask=None):
     """
     op = "hungarian_loss"
     x, y = np.asarray(x), np.asarray(y)
-    xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     d = pairwise_sq_dist(x, y)
-    match = _matching(d, xm, ym)
+    match = match_costs(d, xm, ym)
     got = np.take_along_axis(d, np.maximum(match, 0)[..., None], 2)[..., 0]
     return np.where(match >= 0, got, 0).sum(1).astype(x.dtype)
 
@@ -120,7 +124,7 @@ def sinkhorn_loss(x, y, x_mask=None, y_mask=None, *, epsilon=1e-2, num_iters=200
     if not epsilon > 0:
         V.fail(op, "epsilon", f"is {epsilon!r}", "a positive value")
     V.check_positive_int(op, "num_iters", num_iters)
-    xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     cost = pairwise_sq_dist(x, y)
     nx, ny = xm.sum(1, keepdims=True), ym.sum(1, keepdims=True)
     with np.errstate(divide="ignore"):

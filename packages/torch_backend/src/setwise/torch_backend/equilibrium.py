@@ -125,7 +125,7 @@ def _setup(op, params, x, mask, index, ptr, num_sets, potential, y=None):
                        f"[num_sets, out_dim] with num_sets = {seg.num_sets}")
         natural = None
     else:
-        natural = ref_ea._check_ea(op, params, seg, potential, y)
+        natural = ref_ea.check_ea_args(op, params, seg, potential, y)
     return seg, params, y, natural
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import torch
 
 from setwise.reference import validation as V
-from setwise.reference.losses import CHAMFER_VARIANTS, _matching
+from setwise.reference.losses import CHAMFER_VARIANTS, match_costs
 from setwise.torch_backend.nn import as_tensor, checking_values
 
 
 def check_pair(op, x, y, x_mask, y_mask):
-    """Validate two padded batches of sets; return them and their masks (all-True where None)."""
+    """Validate two padded batches of sets; return them (padding rows zeroed) and their masks
+    (all-True where None)."""
     x = as_tensor(x)
     y = as_tensor(y, x)
     x_mask = None if x_mask is None else as_tensor(x_mask, x)
@@ -36,7 +37,8 @@ def check_pair(op, x, y, x_mask, y_mask):
                           (torch.isfinite(y).all(-1) | ~ym).all()]).tolist()
         V.check_finite(op, "x", ok[0])
         V.check_finite(op, "y", ok[1])
-    return x, y, xm, ym
+    zero = x.new_zeros(())
+    return torch.where(xm[..., None], x, zero), torch.where(ym[..., None], y, zero), xm, ym
 
 
 def pairwise_sq_dist(x, y):
@@ -67,7 +69,7 @@ def _match(d, xm, ym):
     cost = d.detach().cpu()
     if cost.dtype in (torch.float16, torch.bfloat16):
         cost = cost.float()
-    match = _matching(cost.numpy(), xm.cpu().numpy(), ym.cpu().numpy())
+    match = match_costs(cost.numpy(), xm.cpu().numpy(), ym.cpu().numpy())
     return torch.as_tensor(match, device=d.device)
 
 
