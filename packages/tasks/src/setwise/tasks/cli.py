@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from setwise.tasks.config import ConfigError, resolve
@@ -166,13 +165,12 @@ def cmd_sweep(args, argv) -> int:
     task = get_task(args.task)
     configs = grid(task, preset=args.preset, overrides=_overrides(args), axis=task.sweep.axis,
                    values=args.values, aggregators=args.aggregators, seeds=args.seeds)
-    start = time.perf_counter()
     summaries = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs,
                           threads=args.threads)
     command = "setwise " + " ".join(shlex.quote(a) for a in argv)
     md, png = write_results(task, summaries, axis=task.sweep.axis, values=args.values,
                             aggregators=args.aggregators, out_dir=args.out, command=command,
-                            seconds=time.perf_counter() - start, name=args.name)
+                            name=args.name)
     print(md.read_text())
     print(f"wrote {md} and {png}", file=sys.stderr)
     return 0

@@ -89,16 +89,36 @@ def summarise(task: Task, summaries: Sequence[Mapping], axis: str, values, aggre
     return out
 
 
-def markdown(task: Task, curves, axis, values, *, command, config, seconds, figure) -> str:
-    """The results page: table, ratio to EA, configuration, command, date, machine."""
+def _ratios(curves, axis, values, aggs) -> list[str]:
+    """The ratio table of each baseline's mean to EA's, and how often EA is the lower."""
+    others = [a for a in aggs if a != "ea"]
+    lines = ["", "Ratio of each baseline's mean to EA's mean (> 1: EA's error is lower):", "",
+             f"| {axis} | " + " | ".join(LABELS.get(a, a) for a in others) + " |",
+             "|" + "---|" * (1 + len(others))]
+    for i, v in enumerate(values):
+        ratios = [curves[a]["mean"][i] / curves["ea"]["mean"][i] for a in others]
+        lines.append(f"| {v} | " + " | ".join(f"{r:.2g}" for r in ratios) + " |")
+    lines.append("")
+    for a in others:
+        r = np.array(curves[a]["mean"]) / np.array(curves["ea"]["mean"])
+        lines.append(f"- EA's mean error is below {LABELS.get(a, a)}'s at {int((r > 1).sum())} "
+                     f"of {len(values)} values of {axis}, at least 10x below at "
+                     f"{int((r >= 10).sum())} (median ratio {np.median(r):.2g}).")
+    return lines
+
+
+def markdown(task: Task, curves, axis, values, *, command, config, train_seconds, figure,
+             runs) -> str:
+    """The results page: table, ratios to EA, configuration, command, date, machine."""
     aggs = list(curves)
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     head = f"| {axis} | " + " | ".join(f"{LABELS.get(a, a)} mean ± std | {LABELS.get(a, a)} best"
                                        for a in aggs)
     lines = [f"# {task.name}: {task.reproduces}", "",
-             f"Made by `{command}` on {date} ({platform.machine()}, {os.cpu_count()} CPU "
-             f"cores shared with other work; {seconds / 60:.1f} min of wall time for the "
-             "runs trained by that command).", "",
+             f"Made by `{command}`; table written {date} ({platform.machine()}, "
+             f"{os.cpu_count()} CPU cores shared with other work; {runs} runs, "
+             f"{train_seconds / 60:.1f} min of training time in total, less wall time with "
+             "`--jobs`).", "",
              f"![{figure}]({figure})", "",
              f"{task.metric.upper()} on the fixed held-out sample after the last step: mean ± "
              "std over seeds (the paper's bold lines; no smoothing), and the best evaluation of "
@@ -108,13 +128,8 @@ def markdown(task: Task, curves, axis, values, *, command, config, seconds, figu
         cells = [f"{curves[a]['mean'][i]:.3g} ± {curves[a]['std'][i]:.2g} | "
                  f"{curves[a]['best'][i]:.3g}" for a in aggs]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    if "ea" in curves:
-        lines += ["", "Ratio of each baseline's mean to EA's mean (> 1: EA better):", "",
-                  f"| {axis} | " + " | ".join(LABELS.get(a, a) for a in aggs if a != "ea")
-                  + " |", "|" + "---|" * len(aggs)]
-        for i, v in enumerate(values):
-            ratios = [curves[a]["mean"][i] / curves["ea"]["mean"][i] for a in aggs if a != "ea"]
-            lines.append(f"| {v} | " + " | ".join(f"{r:.2g}" for r in ratios) + " |")
+    if "ea" in curves and len(aggs) > 1:
+        lines += _ratios(curves, axis, values, aggs)
     shown = {k: v for k, v in config.items() if k not in (axis, "aggregator", "seed")}
     lines += ["", "Configuration shared by every run:", "", "```json",
               json.dumps(shown, indent=1, sort_keys=True), "```", ""]
@@ -122,7 +137,7 @@ def markdown(task: Task, curves, axis, values, *, command, config, seconds, figu
 
 
 def write_results(task: Task, summaries, *, axis, values, aggregators, out_dir, command,
-                  seconds, name=None) -> tuple[Path, Path]:
+                  name=None) -> tuple[Path, Path]:
     """Write ``<out_dir>/<name>.md`` and ``<name>.png``; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -133,5 +148,7 @@ def write_results(task: Task, summaries, *, axis, values, aggregators, out_dir, 
                      f"{task.name}: {task.metric} vs {axis} ({len(summaries)} runs)")
     md = out_dir / f"{name}.md"
     md.write_text(markdown(task, curves, axis, values, command=command,
-                           config=summaries[0]["config"], seconds=seconds, figure=png.name))
+                           config=summaries[0]["config"],
+                           train_seconds=sum(s["time"] for s in summaries), figure=png.name,
+                           runs=len(summaries)))
     return md, png
