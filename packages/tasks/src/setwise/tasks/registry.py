@@ -39,7 +39,11 @@ class Option:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """The grid of a paper figure: one axis (``axis`` over ``values``) x aggregators x seeds."""
+    """The grid of a paper figure: one axis (``axis`` over ``values``) x aggregators x seeds.
+
+    ``overrides`` are the sweep's CPU budget (applied unless a preset is given); ``notes`` go
+    on the results page (how this grid departs from the paper's).
+    """
 
     axis: str
     values: tuple
@@ -47,6 +51,7 @@ class SweepSpec:
     seeds: tuple
     overrides: Mapping[str, Any] = field(default_factory=dict)
     figure: str = ""
+    notes: str = ""
 
 
 class Task:

@@ -130,6 +130,8 @@ def markdown(task: Task, curves, axis, values, *, command, config, train_seconds
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     if "ea" in curves and len(aggs) > 1:
         lines += _ratios(curves, axis, values, aggs)
+    if task.sweep and task.sweep.notes:
+        lines += ["", task.sweep.notes]
     shown = {k: v for k, v in config.items() if k not in (axis, "aggregator", "seed")}
     lines += ["", "Configuration shared by every run:", "", "```json",
               json.dumps(shown, indent=1, sort_keys=True), "```", ""]
