@@ -8,6 +8,11 @@ on :class:`Segments`, a pytree whose static part (``num_sets`` and, for a dense 
   with reshapes (padding gets weight 0);
 - a segment batch ``x [num_elements, dim]`` with ``index`` is reduced with
   ``jax.ops.segment_sum`` / ``segment_max`` over the static ``num_sets``.
+
+Eager calls (concrete arrays) pad the element axis (``max_size`` of a dense batch,
+``num_elements`` of a segment batch) to a power of two with weight-0 rows, so that ragged
+batches compile once per size bucket instead of once per shape; results are unchanged.
+Under a caller's ``jit`` shapes are kept exactly as given.
 """
 
 from __future__ import annotations
@@ -118,19 +123,52 @@ def as_segments(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> S
             if mask is not None:
                 host = host[np.asarray(mask)]
             V.check_finite(op, "x", bool(np.isfinite(host).all()))
+            x, mask = _bucket_dense(x, mask)
         return _dense_segments(x, mask)
     if ptr is not None:
         if is_concrete(ptr):
             host = np.asarray(ptr)
             V.check_ptr_values(op, int(host[0]), int(host[-1]), bool(np.all(np.diff(host) >= 0)),
                                x.shape[0])
-        index = _ptr_index(ptr, x.shape[0])
+            index = jnp.asarray(np.repeat(np.arange(len(host) - 1), np.diff(host)))
+        else:
+            index = _ptr_index(ptr, x.shape[0])
     elif is_concrete(index) and index.shape[0]:
         host = np.asarray(index)
         V.check_index_values(op, "index", int(host.min()), int(host.max()), layout.num_sets)
-    if is_concrete(x):
+    if is_concrete(x, index):
         V.check_finite(op, "x", bool(np.isfinite(np.asarray(x)).all()))
+        if layout.num_sets:
+            return _bucket_segments(x, index, layout.num_sets)
     return _segment_segments(x, index, num_sets=layout.num_sets)
+
+
+BUCKET_MIN = 8
+
+
+def bucket(n: int) -> int:
+    """The padded size of an axis of ``n`` elements in an eager call: a power of two >= 8."""
+    return n if n == 0 else max(BUCKET_MIN, 1 << (n - 1).bit_length())
+
+
+def _bucket_dense(x, mask):
+    """Pad ``max_size`` to :func:`bucket` with absent slots."""
+    b, n, _ = x.shape
+    extra = bucket(n) - n
+    if mask is None:
+        mask = jnp.ones((b, n), bool)
+    if not extra:
+        return x, mask
+    return (jnp.pad(x, ((0, 0), (0, extra), (0, 0))), jnp.pad(mask, ((0, 0), (0, extra))))
+
+
+def _bucket_segments(x, index, num_sets):
+    """Pad ``num_elements`` to :func:`bucket` with weight-0 rows (index 0, zero features)."""
+    e = x.shape[0]
+    extra = bucket(e) - e
+    weight = np.concatenate([np.ones(e), np.zeros(extra)]).astype(x.dtype)
+    return Segments(jnp.pad(x, ((0, extra), (0, 0))),
+                    jnp.pad(index, (0, extra)).astype(index.dtype), jnp.asarray(weight), num_sets)
 
 
 @jax.jit
