@@ -29,17 +29,7 @@ def check_pair(op, x, y, x_mask, y_mask):
     """Validate two padded batches of sets; return them and their masks (all-True where
     None). The computations zero the padding first (:func:`_zero_padding`)."""
     x, y, x_mask, y_mask = as_jax(x), as_jax(y), as_jax(x_mask), as_jax(y_mask)
-    for name, a, m in (("x", x, x_mask), ("y", y, y_mask)):
-        V.check_rank(op, name, a.shape, (3,), f"{name} [num_sets, max_size, dim]")
-        V.check_float(op, name, a.dtype)
-        if m is not None:
-            V.check_bool(op, f"{name}_mask", m.dtype)
-            if tuple(m.shape) != tuple(a.shape[:2]):
-                V.fail(op, f"{name}_mask", f"has shape {tuple(m.shape)}",
-                       f"{tuple(a.shape[:2])} to match {name}")
-    if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
-        V.fail(op, "y", f"has shape {tuple(y.shape)}", f"the same num_sets and dim as x "
-               f"{tuple(x.shape)}")
+    V.check_set_pair(op, x, y, x_mask, y_mask)
     xm = jnp.ones(x.shape[:2], bool) if x_mask is None else x_mask
     ym = jnp.ones(y.shape[:2], bool) if y_mask is None else y_mask
     for name, a, m in (("x", x, xm), ("y", y, ym)):

@@ -174,3 +174,20 @@ def check_set_sizes(op: str, n_values: Sequence[int], num_sets: int, limit: int 
         fail(op, "n", f"asks for {biggest} points", f"at most {limit_name} = {limit}")
     if max_n is not None and biggest > max_n:
         fail(op, "max_n", f"is {max_n}", f">= the largest requested size {biggest}")
+
+
+def check_set_pair(op: str, x, y, x_mask=None, y_mask=None):
+    """Shapes and dtypes of two padded batches of sets compared by a set loss:
+    ``x [num_sets, n, dim]``, ``y [num_sets, m, dim]``, masks ``[num_sets, n]`` / ``[num_sets, m]``.
+    """
+    for name, a, m in (("x", x, x_mask), ("y", y, y_mask)):
+        check_rank(op, name, a.shape, (3,), f"{name} [num_sets, max_size, dim]")
+        check_float(op, name, a.dtype)
+        if m is not None:
+            check_bool(op, f"{name}_mask", m.dtype)
+            if tuple(m.shape) != tuple(a.shape[:2]):
+                fail(op, f"{name}_mask", f"has shape {tuple(m.shape)}",
+                     f"{tuple(a.shape[:2])} to match {name}")
+    if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
+        fail(op, "y", f"has shape {tuple(y.shape)}",
+             f"the same num_sets and dim as x {tuple(x.shape)}")

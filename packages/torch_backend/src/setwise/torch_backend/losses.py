@@ -17,17 +17,7 @@ def check_pair(op, x, y, x_mask, y_mask):
     y = as_tensor(y, x)
     x_mask = None if x_mask is None else as_tensor(x_mask, x)
     y_mask = None if y_mask is None else as_tensor(y_mask, x)
-    for name, a, m in (("x", x, x_mask), ("y", y, y_mask)):
-        V.check_rank(op, name, a.shape, (3,), f"{name} [num_sets, max_size, dim]")
-        V.check_float(op, name, a.dtype)
-        if m is not None:
-            V.check_bool(op, f"{name}_mask", m.dtype)
-            if tuple(m.shape) != tuple(a.shape[:2]):
-                V.fail(op, f"{name}_mask", f"has shape {tuple(m.shape)}",
-                       f"{tuple(a.shape[:2])} to match {name}")
-    if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
-        V.fail(op, "y", f"has shape {tuple(y.shape)}", f"the same num_sets and dim as x "
-               f"{tuple(x.shape)}")
+    V.check_set_pair(op, x, y, x_mask, y_mask)
     xm = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if x_mask is None \
         else x_mask
     ym = torch.ones(y.shape[:2], dtype=torch.bool, device=x.device) if y_mask is None \
