@@ -72,3 +72,15 @@ def test_errors_are_the_reference_errors(call):
         call(B)
     assert type(got.value) is type(ref.value)
     assert str(got.value) == str(ref.value)
+
+
+def test_value_checks_can_be_switched_off_and_back_on():
+    import torch
+
+    from setwise import torch_backend as B
+
+    bad = torch.full((1, 2, 1), float("nan"))
+    with B.value_checks(False):
+        assert B.sum_pool(bad).isnan().all()
+    with pytest.raises(ValueError, match="NaN"):
+        B.sum_pool(bad)

@@ -54,6 +54,7 @@ from setwise.torch_backend.modules import (
     SumPool,
     TopNCreation,
 )
+from setwise.torch_backend.nn import value_checks
 from setwise.torch_backend.pooling import (
     attention_pool,
     init_attention_pool,
@@ -84,4 +85,4 @@ from setwise.torch_backend.top_n import init_top_n_creation, top_n_creation
 MODULES = ("EquilibriumAggregation", "SumPool", "MeanPool", "MaxPool", "AttentionPool",
            "PNAPool", "TopNCreation", "FirstNCreation", "IIDCreation", "MLPCreation")
 
-__all__ = [*PUBLIC_API, *MODULES, "CREATORS", "GRAD_MODES", "POTENTIALS", "EAInfo"]
+__all__ = [*PUBLIC_API, *MODULES, "CREATORS", "GRAD_MODES", "POTENTIALS", "EAInfo", "value_checks"]

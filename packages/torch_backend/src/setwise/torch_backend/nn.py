@@ -7,6 +7,9 @@ converts them to tensors and applies the shared parameter layout (weights ``[in,
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 import torch
 
@@ -86,6 +89,32 @@ def finite_or_zero(t):
     return torch.where(torch.isfinite(t), t, torch.zeros((), dtype=t.dtype, device=t.device))
 
 
+_VALUE_CHECKS = [os.environ.get("SETWISE_VALUE_CHECKS", "1") != "0"]
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool):
+    """Turn the value checks (NaN/Inf, index range, ptr order) on or off inside a block.
+
+    They are on by default (a bad input gets a clear error) and cost one host sync per op
+    call, which dominates cheap ops in eager mode; ``SETWISE_VALUE_CHECKS=0`` turns them off
+    for a whole process. Shape and dtype checks always run. Under ``torch.compile`` value
+    checks are skipped.
+
+    >>> import torch
+    >>> from setwise import torch_backend as B
+    >>> with B.value_checks(False):
+    ...     B.sum_pool(torch.full((1, 2, 1), float("nan"))).isnan().all().item()
+    True
+    """
+    previous = _VALUE_CHECKS[0]
+    _VALUE_CHECKS[0] = bool(enabled)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS[0] = previous
+
+
 def checking_values() -> bool:
-    """Value checks (NaN, index range) need a host sync; they are skipped while compiling."""
-    return not torch.compiler.is_compiling()
+    """Whether value checks run now: switched on (:func:`value_checks`) and not compiling."""
+    return _VALUE_CHECKS[0] and not torch.compiler.is_compiling()
