@@ -18,7 +18,8 @@ from setwise.jax_backend.top_n import creation_sizes, init_top_n_creation, top_n
 from setwise.reference import creation as ref
 from setwise.reference import nn as ref_nn
 from setwise.reference import validation as V
-from setwise.reference.creation import CREATORS
+from setwise.reference.creation import CREATORS as CREATORS  # re-exported by the package
+from setwise.reference.creation import creation_dispatchers
 
 init_first_n_creation = converted(ref.init_first_n_creation)
 init_iid_creation = converted(ref.init_iid_creation)
@@ -94,19 +95,9 @@ def _mlp(params, z, mask):
     return jnp.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 
-_INIT = {"top_n": init_top_n_creation, "first_n": init_first_n_creation,
-         "iid": init_iid_creation, "mlp": init_mlp_creation}
-_CREATE = {"top_n": top_n_creation, "first_n": first_n_creation, "iid": iid_creation,
-           "mlp": mlp_creation}
-
-
-def init_creation(name, rng, latent_dim, out_dim, num_points, **kwargs):
-    """``init_<name>_creation(rng, latent_dim, out_dim, num_points, **kwargs)``."""
-    V.check_choice("init_creation", "name", name, CREATORS)
-    return _INIT[name](rng, latent_dim, out_dim, num_points, **kwargs)
-
-
-def create_set(name, params, z, n, *, max_n=None, rng=None):
-    """``<name>_creation(params, z, n, max_n=max_n, rng=rng)``: one of :data:`CREATORS`."""
-    V.check_choice("create_set", "name", name, CREATORS)
-    return _CREATE[name](params, z, n, max_n=max_n, rng=rng)
+init_creation, create_set = creation_dispatchers({
+    "top_n": (init_top_n_creation, top_n_creation),
+    "first_n": (init_first_n_creation, first_n_creation),
+    "iid": (init_iid_creation, iid_creation),
+    "mlp": (init_mlp_creation, mlp_creation),
+})

@@ -111,19 +111,27 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     return np.where(mask[..., None], x, 0).astype(z.dtype), mask
 
 
-_INIT = {"top_n": init_top_n_creation, "first_n": init_first_n_creation,
-         "iid": init_iid_creation, "mlp": init_mlp_creation}
-_CREATE = {"top_n": top_n_creation, "first_n": first_n_creation, "iid": iid_creation,
-           "mlp": mlp_creation}
+def creation_dispatchers(creators):
+    """``(init_creation, create_set)`` dispatching by name over ``creators``, a mapping
+    ``name -> (init_<name>_creation, <name>_creation)``: the one definition of the dispatch,
+    which every backend fills with its own functions."""
+
+    def init_creation(name, rng, latent_dim, out_dim, num_points, **kwargs):
+        """``init_<name>_creation(rng, latent_dim, out_dim, num_points, **kwargs)``."""
+        V.check_choice("init_creation", "name", name, CREATORS)
+        return creators[name][0](rng, latent_dim, out_dim, num_points, **kwargs)
+
+    def create_set(name, params, z, n, *, max_n=None, rng=None):
+        """``<name>_creation(params, z, n, max_n=max_n, rng=rng)``: one of :data:`CREATORS`."""
+        V.check_choice("create_set", "name", name, CREATORS)
+        return creators[name][1](params, z, n, max_n=max_n, rng=rng)
+
+    return init_creation, create_set
 
 
-def init_creation(name, rng, latent_dim, out_dim, num_points, **kwargs):
-    """``init_<name>_creation(rng, latent_dim, out_dim, num_points, **kwargs)``."""
-    V.check_choice("init_creation", "name", name, CREATORS)
-    return _INIT[name](rng, latent_dim, out_dim, num_points, **kwargs)
-
-
-def create_set(name, params, z, n, *, max_n=None, rng=None):
-    """``<name>_creation(params, z, n, max_n=max_n, rng=rng)``: one of :data:`CREATORS`."""
-    V.check_choice("create_set", "name", name, CREATORS)
-    return _CREATE[name](params, z, n, max_n=max_n, rng=rng)
+init_creation, create_set = creation_dispatchers({
+    "top_n": (init_top_n_creation, top_n_creation),
+    "first_n": (init_first_n_creation, first_n_creation),
+    "iid": (init_iid_creation, iid_creation),
+    "mlp": (init_mlp_creation, mlp_creation),
+})
