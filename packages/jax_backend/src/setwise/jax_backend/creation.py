@@ -19,7 +19,7 @@ from setwise.reference import creation as ref
 from setwise.reference import nn as ref_nn
 from setwise.reference import validation as V
 from setwise.reference.creation import CREATORS as CREATORS  # re-exported by the package
-from setwise.reference.creation import creation_dispatchers
+from setwise.reference.creation import check_iid_args, creation_dispatchers
 
 init_first_n_creation = converted(ref.init_first_n_creation)
 init_iid_creation = converted(ref.init_iid_creation)
@@ -56,12 +56,8 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z, n = as_jax(z), _sizes_arg(n)
-    V.check_param(op, params, "noise_w")
-    V.check_param(op, params, "z_w")
+    check_iid_args(op, params, rng, "a JAX PRNG key, numpy.random.Generator or int seed")
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
-    if rng is None:
-        V.fail(op, "rng", "is None", "a JAX PRNG key, numpy.random.Generator or int seed "
-               "(i.i.d. creation samples noise)")
     params = cast_params(params, z.dtype)
     shape = (z.shape[0], max_n, params["noise_w"].shape[0])
     if isinstance(rng, jax.Array):

@@ -15,7 +15,7 @@ from setwise.jax_backend.api import cast_params, converted
 from setwise.jax_backend.segments import as_segments
 from setwise.reference import pooling as ref
 from setwise.reference import validation as V
-from setwise.reference.pooling import PNA_STD_EPS, pna_delta
+from setwise.reference.pooling import PNA_STD_EPS, check_pna_args, pna_delta
 
 __all__ = ["attention_pool", "init_attention_pool", "init_pna_pool", "max_pool", "mean_pool",
            "pna_delta", "pna_pool", "sum_pool"]
@@ -86,13 +86,9 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
     """
     op = "pna_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    V.check_param(op, params, "bias")
-    V.check_param(op, params, "weight", (12 * seg.x.shape[1], params["bias"].shape[0]))
+    check_pna_args(op, params, seg.x.shape[1], delta)
     if not isinstance(delta, jax.Array):
         delta = float(delta)
-        if not delta > 0:
-            V.fail(op, "delta", f"is {delta!r}",
-                   "a positive value (mean log(N + 1) of training sets)")
     return _pna_pool(cast_params(params, seg.x.dtype), seg, delta)
 
 

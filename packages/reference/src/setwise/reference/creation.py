@@ -65,6 +65,15 @@ def init_iid_creation(rng, latent_dim, out_dim, num_points=None, *, noise_dim=No
     return params
 
 
+def check_iid_args(op, params, rng, rng_kinds="a numpy.random.Generator or int seed"):
+    """i.i.d. creation's ``noise_w`` and ``z_w``, and an ``rng`` (``rng_kinds``: what the
+    backend accepts). Shared by every backend."""
+    V.check_param(op, params, "noise_w")
+    V.check_param(op, params, "z_w")
+    if rng is None:
+        V.fail(op, "rng", "is None", f"{rng_kinds} (i.i.d. creation samples noise)")
+
+
 def iid_creation(params, z, n, *, max_n=None, rng=None):
     """i.i.d. sampling: ``X0 = E W_e + 1_n z^T W_z`` with ``E_ij ~ N(0, 1)`` drawn from ``rng``.
 
@@ -72,12 +81,8 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z = np.asarray(z)
-    V.check_param(op, params, "noise_w")
-    V.check_param(op, params, "z_w")
+    check_iid_args(op, params, rng)
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
-    if rng is None:
-        V.fail(op, "rng", "is None", "a numpy.random.Generator or int seed (i.i.d. creation "
-               "samples noise)")
     noise = nn.as_rng(rng).standard_normal((z.shape[0], max_n, params["noise_w"].shape[0]))
     x = noise.astype(z.dtype) @ params["noise_w"] + (z @ params["z_w"])[:, None]
     return np.where(mask[..., None], x, 0).astype(z.dtype), mask

@@ -8,6 +8,7 @@ sets (0 for sum / mean / max / attention).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -107,6 +108,15 @@ def init_pna_pool(rng, in_dim, out_dim, *, dtype="float32"):
     return {"weight": params["pna_w"], "bias": params["pna_b"]}
 
 
+def check_pna_args(op, params, dim, delta):
+    """PNA's ``weight [12 * dim, out]`` and ``bias [out]``, and ``delta > 0`` (a traced,
+    non-numeric ``delta`` is left unchecked). Shared by every backend."""
+    V.check_param(op, params, "bias")
+    V.check_param(op, params, "weight", (12 * dim, params["bias"].shape[0]))
+    if isinstance(delta, numbers.Real) and not delta > 0:
+        V.fail(op, "delta", f"is {delta!r}", "a positive value (mean log(N + 1) of training sets)")
+
+
 def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta=1.0):
     """Principal Neighbourhood Aggregation (Corso et al. 2020) as a global pooling.
 
@@ -122,10 +132,7 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
     """
     op = "pna_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    V.check_param(op, params, "bias")
-    V.check_param(op, params, "weight", (12 * seg.x.shape[1], params["bias"].shape[0]))
-    if not delta > 0:
-        V.fail(op, "delta", f"is {delta!r}", "a positive value (mean log(N + 1) of training sets)")
+    check_pna_args(op, params, seg.x.shape[1], delta)
     w = seg.weight[:, None]
     count = segment_sum(seg.weight, seg.index, seg.num_sets)[:, None]
     mean = segment_sum(w * seg.x, seg.index, seg.num_sets) / np.maximum(count, 1)

@@ -13,7 +13,7 @@ from setwise.reference import creation as ref_creation
 from setwise.reference import nn as ref_nn
 from setwise.reference import validation as V
 from setwise.reference.creation import CREATORS as CREATORS  # re-exported by the package
-from setwise.reference.creation import creation_dispatchers
+from setwise.reference.creation import check_iid_args, creation_dispatchers
 from setwise.torch_backend.nn import as_params, as_tensor, init_params
 from setwise.torch_backend.top_n import creation_sizes, init_top_n_creation, top_n_creation
 
@@ -58,12 +58,8 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z = as_tensor(z)
-    V.check_param(op, params, "noise_w")
-    V.check_param(op, params, "z_w")
+    check_iid_args(op, params, rng, "a numpy.random.Generator, int seed or torch.Generator")
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
-    if rng is None:
-        V.fail(op, "rng", "is None", "a numpy.random.Generator or int seed (i.i.d. creation "
-               "samples noise)")
     params = as_params(params, z)
     shape = (z.shape[0], max_n, params["noise_w"].shape[0])
     if isinstance(rng, torch.Generator):

@@ -13,7 +13,7 @@ import torch
 
 from setwise.reference import pooling as ref_pool
 from setwise.reference import validation as V
-from setwise.reference.pooling import PNA_STD_EPS
+from setwise.reference.pooling import PNA_STD_EPS, check_pna_args
 from setwise.torch_backend.nn import as_params, init_params
 from setwise.torch_backend.segments import (
     as_segments,
@@ -84,10 +84,7 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
     pna_pool`): ``[num_sets, out_dim]``."""
     op = "pna_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    V.check_param(op, params, "bias")
-    V.check_param(op, params, "weight", (12 * seg.x.shape[1], params["bias"].shape[0]))
-    if not delta > 0:
-        V.fail(op, "delta", f"is {delta!r}", "a positive value (mean log(N + 1) of training sets)")
+    check_pna_args(op, params, seg.x.shape[1], delta)
     params = as_params(params, seg.x)
     w = seg.weight[:, None]
     count = set_sizes(seg)[:, None]
