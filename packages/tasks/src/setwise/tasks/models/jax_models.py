@@ -11,7 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from setwise.tasks.models import backend_ops
-from setwise.tasks.models.spec import MLPSpec, SetModelSpec, agg_params, aggregate
+from setwise.tasks.models.spec import (
+    MLPSpec,
+    SetModelSpec,
+    agg_params,
+    aggregate,
+    regression_loss,
+)
 
 _ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -102,11 +108,4 @@ class SetRegressor(SetModel):
         return self(batch["x"], batch["mask"])[0][:, 0]
 
     def loss(self, batch):
-        out, aux = self(batch["x"], batch["mask"])
-        mse = ((out[:, 0] - batch["y"]) ** 2).mean()
-        logs = {"mse": mse}
-        total = mse
-        if aux is not None:
-            logs["ea_aux"] = aux.mean()
-            total = total + self.spec.ea_aux_weight * logs["ea_aux"]
-        return total, logs
+        return regression_loss(self.spec, *self(batch["x"], batch["mask"]), batch["y"])

@@ -174,6 +174,19 @@ def mlp_forward(params, prefix, mlp: MLPSpec, x):
     return x
 
 
+def regression_loss(spec: SetModelSpec, out, aux, y):
+    """Square loss of ``out [B, 1]`` against ``y [B]``, plus EA's auxiliary loss (eq. 5) times
+    ``spec.ea_aux_weight`` when ``aux [B]`` is given. Plain array arithmetic, so the torch and
+    JAX models share it. Returns ``(total, logs)``."""
+    mse = ((out[:, 0] - y) ** 2).mean()
+    logs = {"mse": mse}
+    total = mse
+    if aux is not None:
+        logs["ea_aux"] = aux.mean()
+        total = total + spec.ea_aux_weight * logs["ea_aux"]
+    return total, logs
+
+
 def reference_forward(spec: SetModelSpec, params: Mapping, x, mask):
     """The model's output ``[num_sets, head width]`` in NumPy with :mod:`setwise.reference`:
     the ground truth the backend models are tested against."""

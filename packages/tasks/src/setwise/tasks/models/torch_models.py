@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from setwise.tasks.models import backend_ops
-from setwise.tasks.models.spec import MLPSpec, SetModelSpec, agg_params, aggregate
+from setwise.tasks.models.spec import (
+    MLPSpec,
+    SetModelSpec,
+    agg_params,
+    aggregate,
+    regression_loss,
+)
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 
@@ -90,11 +96,4 @@ class SetRegressor(SetModel):
         return self.forward(batch["x"], batch["mask"])[0][:, 0]
 
     def loss(self, batch):
-        out, aux = self.forward(batch["x"], batch["mask"])
-        mse = ((out[:, 0] - batch["y"]) ** 2).mean()
-        logs = {"mse": mse}
-        total = mse
-        if aux is not None:
-            logs["ea_aux"] = aux.mean()
-            total = total + self.spec.ea_aux_weight * logs["ea_aux"]
-        return total, logs
+        return regression_loss(self.spec, *self.forward(batch["x"], batch["mask"]), batch["y"])
