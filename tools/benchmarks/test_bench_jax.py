@@ -21,32 +21,20 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 
 import setwise.reference as R
+from tools.benchmarks.settings import SETTINGS, ea_inputs
 
-SETTINGS = {
-    "a": dict(num_sets=32, num_elements=1000, dim=64, hidden=(256, 256), num_steps=5,
-              rounds=10),
-    "b": dict(num_sets=256, sizes=(16, 36), dim=300, hidden=(600, 300, 32), num_steps=15,
-              rounds=3),
-}
 BACKENDS = ("jax", "torch", "torch-compile")
 
 
 def make_inputs(setting):
     """``(x [E, dim] float32, index [E] int64 sorted, num_sets, params)`` as NumPy."""
     cfg = SETTINGS[setting]
-    rng = np.random.default_rng(0)
-    if "sizes" in cfg:
-        sizes = rng.integers(cfg["sizes"][0], cfg["sizes"][1] + 1, cfg["num_sets"])
-        index = np.repeat(np.arange(cfg["num_sets"]), sizes)
-    else:
-        index = np.sort(rng.integers(0, cfg["num_sets"], cfg["num_elements"]))
-    x = rng.normal(size=(len(index), cfg["dim"])).astype(np.float32)
+    x, index, num_sets = ea_inputs(setting)
     params = R.init_equilibrium_aggregation(1, cfg["dim"], cfg["dim"], hidden=cfg["hidden"])
-    return x, index.astype(np.int64), cfg["num_sets"], params
+    return x, index, num_sets, params
 
 
 def jax_step(setting):
