@@ -1,0 +1,1 @@
+"""JAX versions of :mod:`setwise.tasks.layers`' families (same names, pure, jit-able)."""

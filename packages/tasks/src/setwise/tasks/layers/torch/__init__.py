@@ -1,0 +1,1 @@
+"""PyTorch versions of :mod:`setwise.tasks.layers`' families (same names, tensors)."""

@@ -1,0 +1,40 @@
+"""PyTorch: the convolutions and residual blocks of :mod:`setwise.tasks.layers.resnet`.
+
+Images stay channels-last (``[N, H, W, C]``) at the interface; ``conv2d`` hands
+``F.conv2d`` the permuted view, which is an NCHW tensor in ``channels_last`` memory format,
+so no copy is made and oneDNN runs its channels-last kernels.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from setwise.tasks.layers.resnet import ResNetSpec, run_resnet
+
+
+def relu(x):
+    return torch.relu(x)
+
+
+def conv2d(params, prefix, x, stride=1):
+    """Convolution ``{prefix}`` on ``x [N, H, W, C_in] -> [N, H', W', C_out]``."""
+    w = params[f"{prefix}_w"]
+    kh, kw = w.shape[:2]
+    out = F.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1), params.get(f"{prefix}_b"),
+                   stride, (kh // 2, kw // 2))
+    return out.permute(0, 2, 3, 1)
+
+
+def batch_norm(params, state, prefix, x, train):
+    from setwise.tasks.layers.torch import batch_norm as bn
+
+    return bn.batch_norm(params, state, prefix, x, train)
+
+
+def resnet(params, state, prefix, spec: ResNetSpec, x, train):
+    """ResNet ``{prefix}`` of ``spec``: ``(y, new_state)``, see
+    :func:`setwise.tasks.layers.resnet.run_resnet`."""
+    return run_resnet(sys.modules[__name__], params, state, prefix, spec, x, train)
