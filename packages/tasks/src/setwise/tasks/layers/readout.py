@@ -101,12 +101,18 @@ def own_params(params, prefix) -> dict:
     return {k[len(start):]: v for k, v in params.items() if k.startswith(start)}
 
 
-def _ea(ops, params, spec, x, sets):
+def _ea(ops, params, spec, x, sets, set_mask=None):
     y, info = ops.equilibrium_aggregation(
         params, x, **sets, num_steps=spec.ea_steps, gtol=spec.ea_gtol, clip=spec.ea_clip,
         grad_mode=spec.ea_grad_mode, truncate_steps=spec.ea_truncate_steps, return_info=True)
-    logs = {"ea_aux": info.aux_loss.mean(), "ea_grad_max_norm": info.grad_max_norm.mean(),
-            "ea_active_steps": (info.active_steps * 1.0).mean()}
+    if set_mask is None:
+        def mean(v):
+            return v.mean()
+    else:
+        def mean(v):
+            return (v * set_mask).sum() / set_mask.sum()
+    logs = {"ea_aux": mean(info.aux_loss), "ea_grad_max_norm": mean(info.grad_max_norm),
+            "ea_active_steps": mean(info.active_steps * 1.0)}
     return y, logs
 
 
@@ -121,7 +127,7 @@ _TABLE = {
 
 
 def readout(ops, params, prefix, spec: ReadoutSpec, x, mask=None, *, index=None,
-            num_sets=None):
+            num_sets=None, set_mask=None):
     """Aggregate every set of ``x`` with readout ``{prefix}`` of ``spec``.
 
     Args:
@@ -130,12 +136,16 @@ def readout(ops, params, prefix, spec: ReadoutSpec, x, mask=None, *, index=None,
         params: the model's flat mapping (the readout reads its ``{prefix}_`` entries).
         x: ``[num_sets, max_size, in_dim]`` with ``mask [num_sets, max_size]``, or
             ``[num_elements, in_dim]`` with ``index [num_elements]`` and ``num_sets``.
+        set_mask: ``[num_sets]`` bool, the sets EA's logs average over (padding sets of a
+            fixed-shape batch left out); all sets when None.
 
     Returns:
         ``(y [num_sets, spec.width], logs)``; ``logs`` holds EA's diagnostics (see the module
         docstring) and is empty for the other readouts.
     """
     sets = {"mask": mask} if index is None else {"index": index, "num_sets": num_sets}
+    if spec.kind == "ea":
+        return _ea(ops, own_params(params, prefix), spec, x, sets, set_mask)
     return _TABLE[spec.kind](ops, own_params(params, prefix), spec, x, sets)
 
 
