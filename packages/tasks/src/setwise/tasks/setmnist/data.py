@@ -1,0 +1,58 @@
+"""SetMNIST batches (DSPN's ``MNISTSet``), each a pure function of ``(seed, step)``.
+
+A batch is ``{"x": [B, N, 2] float32, "mask": [B, N] bool, "size": [B] int64}``: the "on"
+pixels of each image as ``(row, col) / 27`` (:mod:`setwise.tasks.datasets.mnist`), in a random
+order (DSPN shuffles every set), padded with zeros to ``N = 342``.
+
+Notes:
+    DSPN iterates over shuffled epochs; here training step ``s`` draws ``batch_size`` distinct
+    sets uniformly from the first ``train_size`` training images with
+    ``default_rng([seed, s])``, so a resumed run sees the same batches without replaying
+    epochs. Evaluation uses the first ``eval_size`` test images (DSPN's default evaluation is
+    the first tenth of the test set, 1000 sets).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from setwise.tasks.datasets import mnist
+
+
+@functools.lru_cache(maxsize=4)
+def load(split: str, data_dir: str | None) -> mnist.SetMNIST:
+    """SetMNIST of ``split``, read once per process."""
+    return mnist.load_setmnist(split, data_dir or None)
+
+
+def make_batch(data: mnist.SetMNIST, indices, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The sets ``indices`` of ``data``, each in the random order ``rng`` draws."""
+    sub = data.points.take(indices)
+    order = np.lexsort((rng.random(len(sub.x)), sub.index))
+    shuffled = type(sub)(sub.x[order], sub.ptr)
+    dense = shuffled.dense(max_size=data.max_size)
+    return {"x": dense.x.astype(np.float32), "mask": dense.mask,
+            "size": sub.sizes.astype(np.int64)}
+
+
+def train_batch(seed: int, step: int, batch_size: int, train_size: int,
+                data_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Training batch of ``step``: ``batch_size`` distinct sets of the first ``train_size``."""
+    data = load("train", data_dir)
+    size = min(int(train_size), len(data))
+    if batch_size > size:
+        raise ValueError(f"setmnist: batch_size={batch_size} is larger than train_size={size}")
+    rng = np.random.default_rng([int(seed), int(step)])
+    return make_batch(data, rng.choice(size, batch_size, replace=False), rng)
+
+
+def eval_batches(eval_size: int, batch_size: int, data_dir: str | None = None
+                 ) -> list[dict[str, np.ndarray]]:
+    """The first ``eval_size`` test sets in batches of ``batch_size`` (fixed point order)."""
+    data = load("test", data_dir)
+    size = min(int(eval_size), len(data))
+    rng = np.random.default_rng(0)
+    return [make_batch(data, np.arange(start, min(start + batch_size, size)), rng)
+            for start in range(0, size, batch_size)]
