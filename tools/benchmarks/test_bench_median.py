@@ -82,7 +82,7 @@ def peaks():
 
 
 def sync_step(trainer, batch, backend):
-    logs = trainer.step(batch)
+    logs = trainer.step(batch, 0)
     if backend == "torch":
         return float(logs["loss"])
     return logs["loss"].block_until_ready()
@@ -96,7 +96,7 @@ def test_median_training_step(benchmark, peaks, backend, aggregator, num_steps):
         peaks[backend] = matmul_peak(backend)
     config = resolve(TASK, "paper", {"backend": backend, "aggregator": aggregator,
                                      "dim": DIM, "batch_size": BATCH, "ea_steps": num_steps})
-    trainer = trainer_class(backend)(TASK, config, TASK.init_params(config), "cpu")
+    trainer = trainer_class(backend)(TASK, config, "cpu")
     batch = TASK.train_batch(config, 0)
     sync_step(trainer, batch, backend)  # compile / warm up
     benchmark.group = f"median-train-step-{backend}"

@@ -1,13 +1,16 @@
 """FLOP counts of a training step from the layer sizes."""
 
 from setwise.tasks.flops import mlp_forward_flops, potential_forward_flops, training_step_flops
-from setwise.tasks.models.spec import MLPSpec, SetModelSpec
+from setwise.tasks.layers.mlp import MLPSpec
+from setwise.tasks.layers.readout import ReadoutSpec
+from setwise.tasks.median.model import MedianSpec
 
 
 def spec(aggregator, steps=5):
-    return SetModelSpec(in_dim=1, dim=4, aggregator=aggregator,
-                        encoder=MLPSpec((8, 8, 4), residual=True, normalize=True),
-                        head=MLPSpec((4, 3, 1)), ea_hidden=(8, 8, 1), ea_steps=steps)
+    return MedianSpec(encoder=MLPSpec((8, 8, 4), residual=True, normalize=True),
+                      readout=ReadoutSpec(aggregator, 1 if aggregator == "ea" else 4, 4,
+                                          ea_hidden=(8, 8, 1), ea_steps=steps),
+                      head=MLPSpec((4, 3, 1)))
 
 
 def test_mlp_counts_every_product_once_and_projections_where_width_changes():
@@ -21,13 +24,13 @@ def test_potential_splits_the_first_layer_into_element_and_set_parts():
     # 5 -> 8 (+proj): x part on 3*7 elements (dim 1), y part on 3 sets (dim 4)
     first = 2 * 2 * 8 * (21 * 1 + 3 * 4)
     rest = 2 * 21 * 8 * 8 + 2 * 2 * 21 * 8 * 1
-    assert potential_forward_flops(3, 7, spec("ea")) == first + rest
+    assert potential_forward_flops(3, 7, spec("ea").readout) == first + rest
 
 
 def test_ea_costs_six_potential_passes_per_step_and_no_encoder():
     f5, f10 = (training_step_flops(spec("ea", t), 3, 7) for t in (5, 10))
     assert f5["encoder"] == 0
-    assert f5["aggregator"] == 6 * 5 * potential_forward_flops(3, 7, spec("ea"))
+    assert f5["aggregator"] == 6 * 5 * potential_forward_flops(3, 7, spec("ea").readout)
     assert f10["aggregator"] == 2 * f5["aggregator"]
     s = training_step_flops(spec("sum"), 3, 7)
     assert s["aggregator"] == 0 and s["total"] == s["encoder"] + s["head"]

@@ -96,7 +96,7 @@ def test_a_killed_run_resumes_to_the_same_metrics(backend, tmp_path):
 
     proc = subprocess.Popen(train_command(config, killed), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = killed / ("checkpoint.pt" if backend == "torch" else "checkpoint.eqx")
+    checkpoint = killed / "checkpoint.npz"
     deadline = time.monotonic() + 120
     while proc.poll() is None and not checkpoint.exists() and time.monotonic() < deadline:
         time.sleep(0.005)

@@ -1,9 +1,11 @@
 """setwise.tasks: the paper tasks, their models and training loops, and the ``setwise`` command.
 
 A task (:class:`~setwise.tasks.registry.Task`) is data + one model per backend + the paper's
-metric. Its models are described once (:mod:`setwise.tasks.models.spec`: encoder, setwise
-aggregator, head) and built in PyTorch (:mod:`~setwise.tasks.models.torch_models`) and JAX
-(:mod:`~setwise.tasks.models.jax_models`) from the same NumPy-initialised parameters. One
+metric, in its own subpackage (``setwise/tasks/<task>/``): its model is described and
+initialised once in NumPy (``model.py``) and written per backend (``torch_model.py``,
+``jax_model.py``) as pure functions of the same flat parameter mapping
+(:mod:`setwise.tasks.protocol`), from the shared layer families of
+:mod:`setwise.tasks.layers`. One
 schedule (:func:`setwise.tasks.train.fit`) drives a backend trainer
 (:mod:`~setwise.tasks.loops.torch_loop`, :mod:`~setwise.tasks.loops.jax_loop`): Adam, seeded
 batches, periodic evaluation, metrics as JSON lines, checkpoints and ``--resume``.

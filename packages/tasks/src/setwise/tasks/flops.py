@@ -1,4 +1,9 @@
-"""Arithmetic of a training step, counted from the layer sizes of a :class:`SetModelSpec`.
+"""Arithmetic of a training step, counted from the layer sizes of a task's model.
+
+Counted per layer family (:class:`~setwise.tasks.layers.mlp.MLPSpec`,
+:class:`~setwise.tasks.layers.readout.ReadoutSpec`); :func:`training_step_flops` adds up a
+median model (:class:`~setwise.tasks.median.model.MedianSpec`, from
+``get_task("median").spec(config)``).
 
 Only matrix products are counted (``2 * rows * fan_in * fan_out`` FLOPs per linear layer);
 LayerNorm, activations, pooling and the optimiser are left out (they are O(width), not
@@ -16,7 +21,9 @@ O(width^2), per row). Conventions:
 
 from __future__ import annotations
 
-from setwise.tasks.models.spec import MLPSpec, SetModelSpec
+from setwise.tasks.layers.mlp import MLPSpec
+from setwise.tasks.layers.readout import ReadoutSpec
+from setwise.tasks.median.model import MedianSpec
 
 
 def mlp_forward_flops(rows: int, in_dim: int, mlp: MLPSpec) -> int:
@@ -30,11 +37,11 @@ def mlp_forward_flops(rows: int, in_dim: int, mlp: MLPSpec) -> int:
     return flops
 
 
-def potential_forward_flops(num_sets: int, set_size: int, spec: SetModelSpec) -> int:
+def potential_forward_flops(num_sets: int, set_size: int, readout: ReadoutSpec) -> int:
     """One forward of EA's residual potential over every element, split first layer."""
-    rows, x_dim, y_dim = num_sets * set_size, spec.in_dim, spec.dim
+    rows, x_dim, y_dim = num_sets * set_size, readout.in_dim, readout.width
     flops, width = 0, x_dim + y_dim
-    for i, size in enumerate(spec.ea_hidden):
+    for i, size in enumerate(readout.ea_hidden):
         maps = 1 + (size != width)  # the layer, and its residual projection
         if i == 0:
             flops += maps * 2 * size * (rows * x_dim + num_sets * y_dim)
@@ -44,19 +51,23 @@ def potential_forward_flops(num_sets: int, set_size: int, spec: SetModelSpec) ->
     return flops
 
 
-def training_step_flops(spec: SetModelSpec, num_sets: int, set_size: int) -> dict[str, int]:
+def readout_training_flops(readout: ReadoutSpec, num_sets: int, set_size: int) -> int:
+    """Product FLOPs of a readout in one training step (forward and backward)."""
+    rows, dim = num_sets * set_size, readout.in_dim
+    if readout.kind == "ea":
+        return 6 * readout.ea_steps * potential_forward_flops(num_sets, set_size, readout)
+    if readout.kind == "mha":
+        return 3 * 2 * (2 * rows * dim * readout.width)  # keys and values
+    if readout.kind == "pna":
+        return 3 * 2 * num_sets * 12 * dim * readout.width
+    return 0
+
+
+def training_step_flops(model: MedianSpec, num_sets: int, set_size: int) -> dict[str, int]:
     """``{"encoder", "aggregator", "head", "total"}`` product FLOPs of one training step."""
     rows = num_sets * set_size
-    head = 3 * mlp_forward_flops(num_sets, spec.dim, spec.head)
-    encoder = 0 if spec.aggregator == "ea" else 3 * mlp_forward_flops(rows, spec.in_dim,
-                                                                      spec.encoder)
-    if spec.aggregator == "ea":
-        agg = 6 * spec.ea_steps * potential_forward_flops(num_sets, set_size, spec)
-    elif spec.aggregator == "mha":
-        agg = 3 * 2 * (2 * rows * spec.dim * spec.dim)  # keys and values
-    elif spec.aggregator == "pna":
-        agg = 3 * 2 * num_sets * 12 * spec.dim * spec.dim
-    else:
-        agg = 0
+    head = 3 * mlp_forward_flops(num_sets, model.readout.width, model.head)
+    encoder = 3 * mlp_forward_flops(rows, 1, model.encoder) if model.has_encoder else 0
+    agg = readout_training_flops(model.readout, num_sets, set_size)
     return {"encoder": encoder, "aggregator": agg, "head": head,
             "total": encoder + agg + head}

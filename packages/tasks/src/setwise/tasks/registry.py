@@ -57,6 +57,13 @@ class SweepSpec:
 class Task:
     """Base class of a paper task. Subclasses set the attributes and implement the methods.
 
+    A task is data (:meth:`train_batch`, :meth:`eval_batches`), parameters drawn once in NumPy
+    (:meth:`init_params`, :meth:`init_state`), one model per backend (:meth:`build_model`,
+    following :class:`setwise.tasks.protocol.Model`) and the paper's metric
+    (:meth:`evaluate`). Every method is a function of the resolved configuration (a dict, see
+    :mod:`setwise.tasks.config`), so the trainers, ``setwise check`` and the tests drive
+    every task alike.
+
     Attributes:
         name: the name used on the command line.
         reproduces: the paper figure or table (``"paper 1, Fig. 3"``).
@@ -65,7 +72,8 @@ class Task:
         metric: the key of :meth:`evaluate`'s result that the paper reports.
         metric_mode: ``"min"`` or ``"max"``: which way is better.
         options: the task's hyperparameters (CPU-sized defaults).
-        presets: named overrides of the defaults; ``"paper"`` is the paper's configuration.
+        presets: named overrides of the defaults: ``"cpu"`` (the defaults), ``"tiny"`` (a run
+            of seconds, for tests and ``setwise check``), ``"paper"`` (the paper's setting).
         sweep: the grid of ``setwise sweep <task>`` (CPU budget), or None.
     """
 
@@ -88,18 +96,31 @@ class Task:
         """The fixed held-out sample, in batches."""
         raise NotImplementedError
 
-    def init_params(self, config: Mapping) -> dict[str, np.ndarray]:
-        """Initial parameters as a flat ``name -> numpy array`` mapping (seeded by config)."""
+    def init_params(self, config: Mapping, dtype="float32") -> dict[str, np.ndarray]:
+        """Initial parameters as a flat ``name -> numpy array`` mapping of ``dtype``, a pure
+        function of the configuration (its seed): the same values for every backend."""
         raise NotImplementedError
 
-    def build_model(self, backend: str, params: Mapping[str, np.ndarray], config: Mapping):
-        """The backend's model holding ``params``: a torch ``nn.Module`` or an Equinox module
-        with ``loss(batch) -> (scalar, {name: scalar})`` and ``predict(batch) -> array``."""
+    def init_state(self, config: Mapping, dtype="float32") -> dict[str, np.ndarray]:
+        """Initial model state (batch-norm running statistics) by name; none by default."""
+        return {}
+
+    def build_model(self, backend: str, config: Mapping):
+        """The model of ``backend`` (``"torch"`` or ``"jax"``) for ``config``: an object with
+        :class:`setwise.tasks.protocol.Model`'s ``loss`` and ``predict``, holding only static
+        configuration. Import the backend's module here, not at module level."""
         raise NotImplementedError
 
-    def evaluate(self, predictions: list[np.ndarray], batches: list[dict]) -> dict[str, float]:
-        """The paper's metric(s) from the model's predictions on :meth:`eval_batches`."""
+    def evaluate(self, predictions: list[Mapping[str, np.ndarray]], batches: list[dict]
+                 ) -> dict[str, float]:
+        """The paper's metric(s) from the model's predictions (one mapping per batch of
+        :meth:`eval_batches`, as NumPy arrays)."""
         raise NotImplementedError
+
+    def check_variants(self, config: Mapping) -> list[dict[str, Any]]:
+        """Overrides of ``config`` that ``setwise check`` and the every-task test cover
+        (e.g. every aggregator); ``[{}]``: the configuration itself."""
+        return [{}]
 
     def run_name(self, config: Mapping) -> str:
         """Default run directory name for ``config``."""

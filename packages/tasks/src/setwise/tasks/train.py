@@ -4,8 +4,10 @@
 the training-curve plot); a backend trainer (:mod:`setwise.tasks.loops.torch_loop`,
 :mod:`setwise.tasks.loops.jax_loop`) owns the arrays: model, Adam, one step, prediction and
 checkpoint files. Training batches are a pure function of ``(seed, step)`` and checkpoints
-hold the model, the optimiser state and the step, so a run killed and resumed logs the same
-numbers as an uninterrupted one.
+hold the parameters, the model state, Adam's state and the step
+(:mod:`setwise.tasks.checkpoint`, one format for both backends), so a run killed and resumed
+logs the same numbers as an uninterrupted one, and ``init_from`` starts a run from another
+run's parameters, whichever backend trained it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from setwise.tasks.checkpoint import CHECKPOINT, check_names, load_checkpoint, save_checkpoint
 from setwise.tasks.registry import Task
 from setwise.tasks.runs import RunDir, read_metrics
 
@@ -54,7 +58,20 @@ def set_threads(backend: str, threads: int | None) -> None:
 
 
 def evaluate(task: Task, trainer, batches: list[dict]) -> dict[str, float]:
-    return task.evaluate([trainer.predict(b) for b in batches], batches)
+    """``task``'s metrics of the trainer's current parameters on ``batches``."""
+    return task.evaluate([trainer.predict(b, i) for i, b in enumerate(batches)], batches)
+
+
+def init_weights(trainer, init_from) -> None:
+    """Start ``trainer`` from the parameters and state of the run in ``init_from`` (trained on
+    either backend; Adam starts afresh). Raises ``ValueError`` if its names or shapes differ
+    from this run's model."""
+    ckpt = load_checkpoint(Path(init_from) / CHECKPOINT)
+    own = trainer.checkpoint(0, 0.0)
+    check_names(f"--init-from {init_from}: parameters", ckpt.params, own.params)
+    check_names(f"--init-from {init_from}: state", ckpt.state, own.state)
+    trainer.set_weights({k: v.astype(own.params[k].dtype) for k, v in ckpt.params.items()},
+                        {k: v.astype(own.state[k].dtype) for k, v in ckpt.state.items()})
 
 
 def _mean(records: list[Mapping]) -> dict[str, float]:
@@ -71,7 +88,8 @@ def best_eval(task: Task, run_dir) -> dict | None:
 
 
 def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite: bool = False,
-        device: str = "auto", progress: bool = True, plot: bool = True) -> dict:
+        device: str = "auto", progress: bool = True, plot: bool = True, init_from=None
+        ) -> dict:
     """Train ``task`` with ``config`` into ``run_dir``; return the run's summary.
 
     Args:
@@ -83,14 +101,18 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
         device: ``auto`` (GPU if present), ``cpu``, ``cuda`` / ``gpu``.
         progress: show a progress bar.
         plot: write ``curve.png`` at the end.
+        init_from: a run directory whose checkpoint's parameters and state this run starts
+            from (any backend's run; ignored when resuming from this run's own checkpoint).
     """
     trainer_cls = trainer_class(config["backend"])
-    run = RunDir(run_dir, trainer_cls.checkpoint_name)
+    run = RunDir(run_dir, CHECKPOINT)
     resuming = run.prepare(config, resume=resume, overwrite=overwrite)
-    trainer = trainer_cls(task, config, task.init_params(config), device)
+    trainer = trainer_cls(task, config, device)
     start, elapsed = 0, 0.0
     if resuming:
-        start, elapsed = trainer.load(run.checkpoint)
+        start, elapsed = trainer.restore(load_checkpoint(run.checkpoint))
+    elif init_from is not None:
+        init_weights(trainer, init_from)
     run.truncate_metrics(start)
     steps, log_every, eval_every = (int(config[k]) for k in ("steps", "log_every", "eval_every"))
     batches = list(task.eval_batches(config))
@@ -99,7 +121,7 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
     pending, last_eval, process_start = [], {}, time.perf_counter()
     for step in range(start, steps):
-        pending.append(trainer.step(task.train_batch(config, step)))
+        pending.append(trainer.step(task.train_batch(config, step), step))
         done = step + 1
         evaluate_now = done % eval_every == 0 or done == steps
         if done % log_every == 0 or evaluate_now:  # a checkpoint never leaves a partial window
@@ -117,12 +139,13 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
             bar.set_postfix(**shown, **last_eval)
             tqdm.write(f"step {done}: eval " + ", ".join(f"{k} {v:.4g}" for k, v in
                                                          metrics.items()), file=sys.stderr)
-            trainer.save(run.checkpoint_tmp(), done, time.perf_counter() - clock)
-            run.commit_checkpoint()
+            save_checkpoint(run.checkpoint, trainer.checkpoint(done, time.perf_counter() - clock))
         bar.update(1)
     bar.close()
     ran = steps - start
     summary = _summary(task, config, run, trainer, ran, time.perf_counter() - process_start)
+    if init_from is not None:
+        summary["init_from"] = str(init_from)
     run.write_summary(summary)
     if plot:
         from setwise.tasks.plotting import plot_run

@@ -1,11 +1,23 @@
-"""The JAX trainer: ``optax.adam`` on the task's Equinox module, one jitted step."""
+"""The JAX trainer: ``optax.adam`` on the task's flat parameters as a dict pytree.
+
+One jitted training step ``(params, state, opt_state, batch, step) -> (params, state,
+opt_state, logs)``; ``step`` is a traced integer, so one compilation serves every step. The
+step's randomness is :class:`setwise.tasks.rng.JaxRng` of ``step_key(seed, step)``; evaluation
+uses ``step_key(seed, EVAL_STEP - i)`` for evaluation batch ``i`` (a fixed draw).
+"""
 
 from __future__ import annotations
 
-import equinox as eqx
+from collections.abc import Mapping
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
+
+from setwise.tasks.checkpoint import Checkpoint
+from setwise.tasks.loops import EVAL_STEP
+from setwise.tasks.rng import JaxRng, step_key
 
 
 def jax_device(device: str):
@@ -15,56 +27,71 @@ def jax_device(device: str):
     return jax.devices("gpu" if device in ("cuda", "gpu") else device)[0]
 
 
+def to_numpy(arrays: Mapping) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in arrays.items()}
+
+
 class JaxTrainer:
-    """Model, optimiser state and device of one run (see :func:`setwise.tasks.train.fit`)."""
+    """Parameters, state, optimiser state and device of one run (see
+    :func:`setwise.tasks.train.fit`). Arguments as :class:`~.torch_loop.TorchTrainer`."""
 
-    checkpoint_name = "checkpoint.eqx"
-
-    def __init__(self, task, config, params, device="auto"):
+    def __init__(self, task, config, device="auto", dtype="float32"):
         self.device = jax_device(device)
         self.device_name = str(self.device)
-        self.key = jax.random.PRNGKey(int(config["seed"]))
-        optimizer = optax.adam(float(config["lr"]))
-        self.model = jax.device_put(task.build_model("jax", params, config), self.device)
-        # jitted: one compilation instead of one per parameter shape; committed to the device
-        # like the model, or the training step compiles twice
-        self.opt_state = jax.device_put(
-            eqx.filter_jit(optimizer.init)(eqx.filter(self.model, eqx.is_inexact_array)),
-            self.device)
+        seed = int(config["seed"])
+        self.model = model = task.build_model("jax", config)
+        self.optimizer = optimizer = optax.adam(float(config["lr"]))
+        self.set_weights(task.init_params(config, dtype), task.init_state(config, dtype))
 
-        @eqx.filter_jit
-        def train_step(model, opt_state, batch):
-            grad_fn = eqx.filter_value_and_grad(lambda m: m.loss(batch), has_aux=True)
-            (loss, logs), grads = grad_fn(model)
-            updates, opt_state = optimizer.update(grads, opt_state,
-                                                  eqx.filter(model, eqx.is_inexact_array))
-            return eqx.apply_updates(model, updates), opt_state, {"loss": loss, **logs}
+        def train_step(params, state, opt_state, batch, step):
+            def loss_fn(p):
+                loss, logs, new_state = model.loss(p, state, batch,
+                                                   JaxRng(step_key(seed, step)), True)
+                return loss, (logs, new_state)
 
-        self._train_step = train_step
-        self._predict = eqx.filter_jit(lambda model, batch: model.predict(batch))
+            (loss, (logs, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), state, opt_state, {"loss": loss,
+                                                                             **logs}
 
-    def to_device(self, batch):
-        return {k: jax.device_put(np.asarray(v), self.device) for k, v in batch.items()}
+        self._train_step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+        self._predict = jax.jit(lambda params, state, batch, index: model.predict(
+            params, state, batch, JaxRng(step_key(seed, EVAL_STEP - index))))
 
-    def step(self, batch):
-        """One Adam step; returns the logged scalars (device arrays, read later)."""
-        self.model, self.opt_state, logs = self._train_step(self.model, self.opt_state,
-                                                            self.to_device(batch))
+    def put(self, arrays: Mapping) -> dict:
+        """NumPy arrays on the device (``device_put``: no compilation, unlike ``asarray``)."""
+        return {k: jax.device_put(np.array(v, copy=True), self.device) for k, v in arrays.items()}
+
+    def set_weights(self, params: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]):
+        """Replace parameters and state by NumPy values (fresh optimiser state)."""
+        self.params, self.state = self.put(params), self.put(state)
+        # jitted: one compilation instead of one per parameter shape
+        self.opt_state = jax.jit(self.optimizer.init)(self.params)
+
+    def step(self, batch, step: int):
+        """Adam step ``step`` (0-based); returns the logged scalars (device arrays)."""
+        self.params, self.state, self.opt_state, logs = self._train_step(
+            self.params, self.state, self.opt_state, self.put(batch),
+            jnp.asarray(step, jnp.int32))
         return logs
 
-    def predict(self, batch):
-        return np.asarray(self._predict(self.model, self.to_device(batch)))
+    def predict(self, batch, index: int = 0) -> dict[str, np.ndarray]:
+        out = self._predict(self.params, self.state, self.put(batch),
+                            jnp.asarray(index, jnp.int32))
+        return to_numpy(out)
 
-    def _state(self, step, elapsed):
-        return (self.model, self.opt_state, self.key, np.asarray(step, np.int64),
-                np.asarray(elapsed, np.float64))
+    def checkpoint(self, step: int, elapsed: float) -> Checkpoint:
+        adam = self.opt_state[0]
+        return Checkpoint(to_numpy(self.params), to_numpy(self.state), to_numpy(adam.mu),
+                          to_numpy(adam.nu), int(adam.count), step, elapsed)
 
-    def save(self, path, step: int, elapsed: float):
-        eqx.tree_serialise_leaves(path, self._state(step, elapsed))
-
-    def load(self, path):
-        """Restore model, optimiser state and key; return ``(step, elapsed seconds)``."""
-        state = eqx.tree_deserialise_leaves(path, self._state(0, 0.0))
-        model, opt_state, self.key, step, elapsed = state
-        self.model, self.opt_state = jax.device_put((model, opt_state), self.device)
-        return int(step), float(elapsed)
+    def restore(self, ckpt: Checkpoint) -> tuple[int, float]:
+        """Load parameters, state and Adam's moments; return ``(step, elapsed seconds)``."""
+        self.set_weights(ckpt.params, ckpt.state)
+        if ckpt.adam_count:
+            adam, *rest = self.opt_state
+            adam = adam._replace(count=jax.device_put(np.asarray(ckpt.adam_count, np.int32),
+                                                      self.device),
+                                 mu=self.put(ckpt.adam_mu), nu=self.put(ckpt.adam_nu))
+            self.opt_state = (adam, *rest)
+        return ckpt.step, ckpt.time

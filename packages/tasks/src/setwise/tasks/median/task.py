@@ -25,7 +25,7 @@ import numpy as np
 
 from setwise.tasks.config import training_options
 from setwise.tasks.median import data
-from setwise.tasks.models.spec import AGGREGATORS, MLPSpec, SetModelSpec, init_params
+from setwise.tasks.median.model import AGGREGATORS, MedianSpec, init_params, spec
 from setwise.tasks.registry import Option, SweepSpec, Task
 
 PAPER_WIDTH = 256
@@ -66,6 +66,9 @@ class MedianTask(Task):
     )
     presets = {
         "cpu": {},
+        "tiny": {"dim": 4, "width": 8, "head_width": 8, "set_size": 20, "ea_steps": 2,
+                 "batch_size": 8, "eval_size": 64, "eval_batch_size": 32, "steps": 20,
+                 "eval_every": 10, "log_every": 5},
         "paper": {"steps": 10_000_000, "width": PAPER_WIDTH, "batch_size": 64,
                   "eval_size": 80_000, "eval_every": 100_000, "log_every": 1000, "lr": 3e-4,
                   "ea_step_size": 0.125},
@@ -74,17 +77,8 @@ class MedianTask(Task):
                       seeds=(0, 1, 2), overrides={"steps": 1000, "eval_every": 250},
                       figure="Fig. 3", notes=SWEEP_NOTES)
 
-    def spec(self, config: Mapping) -> SetModelSpec:
-        width, dim = int(config["width"]), int(config["dim"])
-        return SetModelSpec(
-            in_dim=1, dim=dim, aggregator=config["aggregator"],
-            encoder=MLPSpec((width, width, dim), "relu", normalize=True, residual=True),
-            head=MLPSpec((dim, int(config["head_width"]), 1), "relu"),
-            ea_hidden=(width, width, 1), ea_steps=int(config["ea_steps"]),
-            ea_grad_mode=config["ea_grad_mode"], ea_aux_weight=float(config["ea_aux_weight"]),
-            ea_step_size=float(config["ea_step_size"]),
-            ea_clip=float(config["ea_clip"]) or None,
-            num_heads=int(config["num_heads"]), pna_set_sizes=(int(config["set_size"]),))
+    def spec(self, config: Mapping) -> MedianSpec:
+        return spec(config)
 
     def train_batch(self, config, step):
         return data.train_batch(int(config["seed"]), step, int(config["batch_size"]),
@@ -94,20 +88,27 @@ class MedianTask(Task):
         return data.eval_batches(int(config["eval_size"]), int(config["set_size"]),
                                  int(config["eval_batch_size"]))
 
-    def init_params(self, config):
-        return init_params(self.spec(config), int(config["seed"]))
+    def init_params(self, config, dtype="float32"):
+        return init_params(self.spec(config), int(config["seed"]), dtype)
 
-    def build_model(self, backend, params, config):
+    def build_model(self, backend, config):
         if backend == "torch":
-            from setwise.tasks.models.torch_models import SetRegressor
+            from setwise.tasks.median.torch_model import build
+        elif backend == "jax":
+            from setwise.tasks.median.jax_model import build
         else:
-            from setwise.tasks.models.jax_models import SetRegressor
-        return SetRegressor(self.spec(config), params)
+            raise ValueError(f"median: backend is {backend!r}; expected 'torch' or 'jax'")
+        return build(self.spec(config))
 
     def evaluate(self, predictions, batches):
-        pred = np.concatenate([np.asarray(p, np.float64) for p in predictions])
+        pred = np.concatenate([np.asarray(p["y"], np.float64) for p in predictions])
         target = np.concatenate([np.asarray(b["y"], np.float64) for b in batches])
         return {"mse": float(np.mean((pred - target) ** 2))}
+
+    def check_variants(self, config):
+        """Every aggregator, and EA's implicit gradient."""
+        return [*({"aggregator": a} for a in AGGREGATORS),
+                {"aggregator": "ea", "ea_grad_mode": "implicit"}]
 
     def run_name(self, config):
         return f"{config['backend']}-{config['aggregator']}-D{config['dim']}-s{config['seed']}"

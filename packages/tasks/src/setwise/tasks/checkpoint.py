@@ -1,0 +1,107 @@
+"""Checkpoints: one ``.npz`` of named NumPy arrays, the same file for every backend.
+
+A checkpoint holds (flat names, ``/`` separating the groups):
+
+- ``params/<name>``: the model's parameters (the task's flat mapping, same names as
+  :meth:`~setwise.tasks.registry.Task.init_params`);
+- ``state/<name>``: the model's state (batch-norm running statistics), often none;
+- ``adam_mu/<name>``, ``adam_nu/<name>``: Adam's first and second moment of each parameter,
+  ``adam_count``: the number of Adam updates made (the bias-correction exponent ``t``);
+- ``step`` (int64) and ``time`` (float64, seconds of training so far).
+
+``torch.optim.Adam`` and ``optax.adam`` make the same update from the same moments and count
+(``m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps)``, defaults ``b1 = 0.9, b2 = 0.999,
+eps = 1e-8``: torch's ``exp_avg``, ``exp_avg_sq``, ``step`` are optax's ``mu``, ``nu``,
+``count``), so a run trained on one backend continues, or is evaluated, on the other.
+
+All checkpoint file I/O goes through :func:`save` and :func:`load`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: The file name of a run's checkpoint (both backends).
+CHECKPOINT = "checkpoint.npz"
+GROUPS = ("params", "state", "adam_mu", "adam_nu")
+
+
+def save(path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` atomically: a temporary file beside it, flushed to disk,
+    then renamed over ``path`` (a reader sees the old checkpoint or the new one, never half)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load(path) -> dict[str, np.ndarray]:
+    """The arrays of the checkpoint at ``path``, by name."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint as NumPy mappings (see the module docstring)."""
+
+    params: dict[str, np.ndarray]
+    state: dict[str, np.ndarray] = field(default_factory=dict)
+    adam_mu: dict[str, np.ndarray] = field(default_factory=dict)
+    adam_nu: dict[str, np.ndarray] = field(default_factory=dict)
+    adam_count: int = 0
+    step: int = 0
+    time: float = 0.0
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The flat ``group/name -> array`` mapping that :func:`save` writes."""
+        out = {f"{group}/{name}": np.asarray(value) for group in GROUPS
+               for name, value in getattr(self, group).items()}
+        out["adam_count"] = np.asarray(self.adam_count, np.int64)
+        out["step"] = np.asarray(self.step, np.int64)
+        out["time"] = np.asarray(self.time, np.float64)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> Checkpoint:
+        groups: dict[str, dict[str, np.ndarray]] = {g: {} for g in GROUPS}
+        for key, value in arrays.items():
+            group, _, name = key.partition("/")
+            if name:
+                if group not in groups:
+                    raise ValueError(f"checkpoint: unknown array group {group!r} in {key!r}; "
+                                     f"expected one of {', '.join(GROUPS)}")
+                groups[group][name] = value
+        missing = [k for k in ("adam_count", "step", "time") if k not in arrays]
+        if missing:
+            raise ValueError(f"checkpoint: missing {', '.join(missing)}")
+        return cls(**groups, adam_count=int(arrays["adam_count"]), step=int(arrays["step"]),
+                   time=float(arrays["time"]))
+
+
+def save_checkpoint(path, checkpoint: Checkpoint) -> None:
+    save(path, checkpoint.arrays())
+
+
+def load_checkpoint(path) -> Checkpoint:
+    return Checkpoint.from_arrays(load(path))
+
+
+def check_names(what: str, got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray]):
+    """Raise ``ValueError`` unless ``got`` has exactly ``want``'s names and shapes."""
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or extra:
+        raise ValueError(f"{what}: names differ from the model's (missing {missing or 'none'}, "
+                         f"unexpected {extra or 'none'})")
+    bad = [f"{k} {np.shape(got[k])} (expected {np.shape(want[k])})" for k in want
+           if np.shape(got[k]) != np.shape(want[k])]
+    if bad:
+        raise ValueError(f"{what}: shapes differ from the model's: {', '.join(bad)}")
