@@ -216,3 +216,16 @@ def test_setwise_command_runs_the_data_subcommand(data_dir, cache_dir):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "1,210 / 151 / 152" in result.stdout
+
+
+def test_setwise_data_says_where_it_looked_and_how_to_point_elsewhere(tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.delenv(files.DATA_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data_cli.main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert f"looked in {tmp_path / 'setwise-data'} (the default, as $SETWISE_DATA is not set)" \
+        in out and "--data-dir DIR or SETWISE_DATA=DIR" in out
+    assert data_cli.main(["data", "stats", "qm9", "--data-dir", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "qm9_smiles.txt: missing" in err and f"looked in {tmp_path / 'x'} (--data-dir)" in err

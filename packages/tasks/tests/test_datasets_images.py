@@ -19,6 +19,7 @@ from setwise.tasks.datasets import (
     mnist,
     omniglot,
 )
+from setwise.tasks.datasets import cli as data_cli
 
 # --- Omniglot ----------------------------------------------------------------------------
 
@@ -72,7 +73,10 @@ def test_omniglot_reads_the_original_png_folder_layout(tmp_path):
     np.testing.assert_array_equal(classes, np.repeat(np.arange(12), 3))
     assert names[0] == "Alphabet_0/character01"
     assert omniglot.source("images_background", tmp_path).is_dir()
-    train = omniglot.load_omniglot("train", tmp_path, tmp_path / "cache")
+    with pytest.raises(CorruptDataError, match=r"images_background: corrupt; expected 964 "
+                       r"characters and 19,280 images .* found 12 characters and 36 images"):
+        omniglot.load_omniglot("train", tmp_path, tmp_path / "cache")
+    train = omniglot.load_omniglot("train", tmp_path, tmp_path / "cache", check_counts=False)
     assert train.num_classes == 11 and train.images.shape == (33, 32, 32)
     batch = train.sample(20, np.random.default_rng(0))
     np.testing.assert_array_equal([len(set(r)) for r in batch.classes], batch.label)
@@ -87,7 +91,8 @@ def test_omniglot_download_fetches_and_unzips_the_official_zip(tmp_path, monkeyp
     monkeypatch.setattr(omniglot, "URL", tmp_path.as_uri() + "/{}.zip")
     with pytest.raises(MissingDataError, match="download=True"):
         omniglot.load_omniglot("test", tmp_path / "data", tmp_path / "cache")
-    test = omniglot.load_omniglot("test", tmp_path / "data", tmp_path / "cache", download=True)
+    test = omniglot.load_omniglot("test", tmp_path / "data", tmp_path / "cache", download=True,
+                                  check_counts=False)
     assert test.num_classes == 12 and len(test) == 36
     assert (tmp_path / "data" / "omniglot" / "images_evaluation").is_dir()
 
@@ -112,6 +117,43 @@ def test_omniglot_missing_or_corrupt_files_are_named(tmp_path):
     (tmp_path / "omniglot" / "images_evaluation.npz").write_bytes(b"not an npz")
     with pytest.raises(CorruptDataError, match="images_evaluation.npz"):
         omniglot.load_omniglot("test", tmp_path, tmp_path)
+
+
+def truncated_copy(src, dst, fraction=0.5):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    data = src.read_bytes()
+    dst.write_bytes(data[:int(len(data) * fraction)])
+
+
+def test_omniglot_truncated_or_partial_npz_is_refused_on_load_and_by_setwise_data(
+        data_dir, tmp_path, capsys):
+    src = data_dir / "omniglot" / "images_evaluation.npz"
+    bad = tmp_path / "omniglot" / "images_evaluation.npz"
+    truncated_copy(src, bad)
+    with pytest.raises(CorruptDataError, match="images_evaluation.npz: corrupt"):
+        omniglot.load_omniglot("test", tmp_path, tmp_path / "cache")
+    assert omniglot.npz_problem(src, "images_evaluation") is None
+    assert "not a readable npz" in omniglot.npz_problem(bad, "images_evaluation")
+    np.savez_compressed(bad, images=np.ones((20, 20, 105, 105), bool))  # complete, too few
+    with pytest.raises(CorruptDataError, match=r"images_evaluation.npz: corrupt; expected "
+                       r"images \[659, 20, 105, 105\].*20 characters"):
+        omniglot.load_omniglot("test", tmp_path, tmp_path / "cache")
+    assert data_cli.main(["data", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "omniglot-counting    CORRUPT" in out
+    assert "corrupt: 20 characters, 400 images; expected images [659, 20" in out
+
+
+def test_omniglot_flipped_bytes_fail_the_zip_crc_on_load(data_dir, tmp_path):
+    src = data_dir / "omniglot" / "images_evaluation.npz"
+    data = bytearray(src.read_bytes())
+    data[5000] ^= 0xFF
+    data[5001] ^= 0xFF
+    bad = tmp_path / "omniglot" / "images_evaluation.npz"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptDataError, match="images_evaluation.npz: corrupt"):
+        omniglot.load_omniglot("test", tmp_path, tmp_path / "cache")
 
 
 # --- SetMNIST ----------------------------------------------------------------------------

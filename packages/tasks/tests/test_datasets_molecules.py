@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import zipfile
 
 import numpy as np
 import pytest
 
-from setwise.tasks.datasets import MissingDataError, load, ogbg, qm9, synthetic
+from setwise.tasks.datasets import CorruptDataError, MissingDataError, load, ogbg, qm9, synthetic
+from setwise.tasks.datasets import cli as data_cli
 
 # --- synthetic molecule-like sets -------------------------------------------------------
 
@@ -90,10 +92,27 @@ def test_qm9_download_and_missing_file(tmp_path, monkeypatch):
         qm9.load_all(tmp_path, tmp_path)
     (tmp_path / "src.txt").write_text("CCO\nC1=CC=CC=C1\nCCl\n")
     monkeypatch.setattr(qm9, "URL", (tmp_path / "src.txt").as_uri())
+    with pytest.raises(CorruptDataError, match=r"qm9_smiles.txt: corrupt; expected QM9's "
+                       r"133,885 SMILES, one per line, found 3 SMILES lines"):
+        qm9.load_all(tmp_path / "data", tmp_path / "cache", progress=False, download=True)
     graphs, rejected = qm9.load_all(tmp_path / "data", tmp_path / "cache", progress=False,
-                                    download=True)
+                                    check_counts=False)
     assert len(graphs) == 2 and rejected == [(2, "CCl", "atom types ['Cl'] outside C/N/O/F")]
     np.testing.assert_array_equal(graphs.bonds[1, :6, :6].sum(1), [3] * 6)
+
+
+def test_qm9_cut_short_is_refused_on_load_and_by_setwise_data(data_dir, tmp_path, capsys):
+    lines = (data_dir / "qm9" / "qm9_smiles.txt").read_text().splitlines()[:1000]
+    (tmp_path / "qm9").mkdir()
+    (tmp_path / "qm9" / "qm9_smiles.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(CorruptDataError, match=r"qm9_smiles.txt: corrupt.*found 1,000 SMILES"):
+        load("qm9", "train", tmp_path, cache_dir=tmp_path / "cache")
+    assert data_cli.main(["data", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "qm9                  CORRUPT" in out
+    assert "corrupt: 1,000 SMILES lines, expected 133,885" in out
+    with pytest.raises(ValueError, match="leave none for split 'train'"):  # no 0/1000/0 split
+        qm9.load_qm9("train", tmp_path, tmp_path / "cache", progress=False, check_counts=False)
 
 
 def test_atom_score_order_of_appendix_d3():
@@ -145,6 +164,46 @@ def test_ogb_split_counts_equal_provenance(data_dir, name):
     assert tuple(len(split[s]) for s in ogbg.SPLITS) == sizes
     np.testing.assert_array_equal(np.sort(np.concatenate(list(split.values()))),
                                   np.arange(total))
+
+
+def copy_ogb(data_dir, tmp_path, name):
+    source = ogbg.source_dir(name, data_dir)
+    target = ogbg.source_dir(name, tmp_path)
+    shutil.copytree(source, target)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+@pytest.mark.parametrize("cut", ["half", "garbage", "shared"])
+def test_ogb_split_file_cut_in_half_is_refused_on_load_and_by_setwise_data(
+        data_dir, tmp_path, capsys, cut):
+    target = copy_ogb(data_dir, tmp_path, "ogbg-molbace")
+    path = target / "split" / "scaffold" / "train.csv.gz"
+    rows = gzip.decompress(path.read_bytes()).decode().splitlines()
+    if cut == "half":
+        rows = rows[:len(rows) // 2]
+    elif cut == "shared":  # the right count, but one index also in the test split
+        rows[0] = gzip.decompress((path.parent / "test.csv.gz").read_bytes()).decode().split()[0]
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode()) if cut != "garbage"
+                     else path.read_bytes()[:100])
+    with pytest.raises(CorruptDataError, match="split/scaffold/train.csv.gz: corrupt"):
+        load("ogbg-molbace", "train", tmp_path, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "ogb" / "ogbg_molbace").exists()
+    assert data_cli.main(["data", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    if cut != "shared":  # setwise data checks counts; the overlap is found on load
+        assert "ogbg-molbace         CORRUPT" in out
+
+
+def test_ogb_mapping_cut_short_is_refused(data_dir, tmp_path):
+    target = copy_ogb(data_dir, tmp_path, "ogbg-moltox21")
+    mapping = target / "mapping" / "mol.csv.gz"
+    rows = gzip.decompress(mapping.read_bytes()).decode().splitlines()
+    mapping.write_bytes(gzip.compress(("\n".join(rows[:500]) + "\n").encode()))
+    assert ogbg.mapping_problem("ogbg-moltox21", mapping) == "499 molecules, expected 7,831"
+    with pytest.raises(CorruptDataError, match=r"mapping/mol.csv.gz: corrupt; expected 7,831"):
+        ogbg.prepare("ogbg-moltox21", tmp_path, tmp_path / "cache", progress=False)
 
 
 def assert_pyg_equals_numpy(dataset, data):

@@ -66,18 +66,39 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def where_hint(data_dir=None) -> str:
+    """Where the data directory was taken from, and how to point it elsewhere."""
+    origin = files.data_dir_origin(data_dir)
+    source = {"argument": "--data-dir", "default": f"the default, as ${files.DATA_ENV} is "
+              "not set"}.get(origin, origin)
+    return (f"looked in {files.data_dir(data_dir)} ({source}); point elsewhere with "
+            f"--data-dir DIR or {files.DATA_ENV}=DIR")
+
+
 def _list(args) -> int:
     data_dir = files.data_dir(args.data_dir)
-    print(f"data dir:  {data_dir}  (from {files.data_dir_origin(args.data_dir)})")
+    print(f"data dir:  {data_dir}  (from {files.data_dir_origin(args.data_dir)}; set "
+          f"--data-dir DIR or ${files.DATA_ENV} to change it)")
     print(f"cache dir: {files.cache_dir(args.cache_dir)}")
+    if not data_dir.is_dir():
+        print(f"  {data_dir} does not exist")
+    states = []
     for name, info in DATASETS.items():
         overall, rows = availability(info, args.data_dir, verify=not args.no_verify)
+        states.append(overall)
         print(f"\n{name:20s} {overall:9s} {info.paper}")
         print(f"  {info.summary}")
         if not rows:
             print("  generated here; nothing to download")
         for status, path, what in rows:
-            print(f"  {status:18s} {path}  ({what})")
+            print(f"  {status:19s} {path}  ({what})")
+    if any(state in ("missing", "partial") for state in states):
+        print(f"\nSome datasets are missing: {where_hint(args.data_dir)}, or fetch one with "
+              "'setwise data prepare NAME --download'.")
+    if "CORRUPT" in states:
+        print("\nSome files are corrupt (counts or checksums differ from the official "
+              "release): replace them, or fetch them again with 'setwise data prepare NAME "
+              "--download' after removing them.")
     return 0
 
 
@@ -126,6 +147,8 @@ def run(args) -> int:
         return actions[getattr(args, "data_command", None)](args)
     except DataError as error:
         print(f"setwise data: error: {error}", file=sys.stderr)
+        if isinstance(error, FileNotFoundError):
+            print(f"setwise data: {where_hint(args.data_dir)}", file=sys.stderr)
         return 1
 
 

@@ -43,6 +43,15 @@ META = {
     "ogbg-molbace": (1, "rocauc", "bace"),
     "ogbg-molpcba": (128, "ap", "pcba"),
 }
+#: name -> (molecules, (train, valid, test) sizes) of OGB's official release: every source
+#: folder is checked against these on load and by ``setwise data``.
+OFFICIAL_SIZES = {
+    "ogbg-molhiv": (41_127, (32_901, 4_113, 4_113)),
+    "ogbg-molmuv": (93_087, (74_469, 9_309, 9_309)),
+    "ogbg-moltox21": (7_831, (6_264, 783, 784)),
+    "ogbg-molbace": (1_513, (1_210, 151, 152)),
+    "ogbg-molpcba": (437_929, (350_343, 43_793, 43_793)),
+}
 DOWNLOAD_URL = "http://snap.stanford.edu/ogb/data/graphproppred/csv_mol_download/{}.zip"
 SPLITS = ("train", "valid", "test")
 RAW_FILES = ("edge", "node-feat", "edge-feat", "graph-label", "num-node-list", "num-edge-list")
@@ -61,19 +70,68 @@ def source_dir(name: str, data_dir=None) -> Path:
     return files.data_dir(data_dir) / "ogb" / folder_name(name)
 
 
-def read_split(folder) -> dict[str, np.ndarray]:
-    """``split/scaffold/{train,valid,test}.csv.gz`` -> ``{split: int64 indices}``."""
+def _read_indices(path: Path) -> np.ndarray:
     import pandas as pd
 
-    out = {}
-    for split in SPLITS:
-        path = files.require(Path(folder) / "split" / "scaffold" / f"{split}.csv.gz",
-                             "OGB's scaffold split (one index per line)")
-        try:
-            out[split] = pd.read_csv(path, header=None).values[:, 0].astype(np.int64)
-        except (OSError, ValueError, EOFError) as error:
-            raise CorruptDataError(path, "a gzip CSV of indices", str(error)) from error
+    try:
+        return pd.read_csv(path, header=None).values[:, 0].astype(np.int64)
+    except (OSError, ValueError, EOFError, IndexError) as error:
+        raise CorruptDataError(path, "a gzip CSV of indices", str(error)) from error
+
+
+def read_split(folder, name: str | None = None) -> dict[str, np.ndarray]:
+    """``split/scaffold/{train,valid,test}.csv.gz`` -> ``{split: int64 indices}``.
+
+    The three files must cover ``0..N-1`` exactly once (``N`` their total length); with
+    ``name``, their sizes must also be those of OGB's official release
+    (:data:`OFFICIAL_SIZES`). A file that breaks either (cut short, another dataset's) raises
+    :class:`CorruptDataError` naming it.
+    """
+    paths = {split: files.require(Path(folder) / "split" / "scaffold" / f"{split}.csv.gz",
+                                  "OGB's scaffold split (one index per line)")
+             for split in SPLITS}
+    out = {split: _read_indices(path) for split, path in paths.items()}
+    if name is not None:
+        for i, split in enumerate(SPLITS):
+            expected = OFFICIAL_SIZES[name][1][i]
+            if len(out[split]) != expected:
+                raise CorruptDataError(paths[split], f"{expected:,} indices ({name}'s official "
+                                       f"{split} split)", f"{len(out[split]):,}")
+    total = sum(len(v) for v in out.values())
+    for split, path in paths.items():
+        others = np.concatenate([out[s] for s in SPLITS if s != split])
+        bad = (out[split] < 0) | (out[split] >= total) | np.isin(out[split], others)
+        if bad.any() or len(np.unique(out[split])) != len(out[split]):
+            raise CorruptDataError(path, f"indices that, with the other two split files, cover "
+                                   f"0..{total - 1} exactly once",
+                                   f"out-of-range, repeated or shared indices "
+                                   f"(e.g. {out[split][bad][:3].tolist()})")
     return out
+
+
+def split_file_problem(name: str, index: int, path) -> str | None:
+    """``None`` if the split file at ``path`` has the official number of indices of split
+    ``SPLITS[index]`` of ``name``, else what is wrong (for ``setwise data``)."""
+    try:
+        found = len(_read_indices(Path(path)))
+    except CorruptDataError as error:
+        return error.found
+    expected = OFFICIAL_SIZES[name][1][index]
+    return None if found == expected else f"{found:,} indices, expected {expected:,}"
+
+
+def mapping_problem(name: str, path) -> str | None:
+    """``None`` if ``mapping/mol.csv.gz`` has ``name``'s official number of molecules, else
+    what is wrong (for ``setwise data``)."""
+    import gzip
+
+    try:
+        with gzip.open(path, "rt") as handle:
+            rows = sum(1 for line in handle if line.strip()) - 1  # the header
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        return f"not a readable gzip CSV ({error})"
+    expected = OFFICIAL_SIZES[name][0]
+    return None if rows == expected else f"{rows:,} molecules, expected {expected:,}"
 
 
 @dataclass(frozen=True)
@@ -176,12 +234,16 @@ def _read_mapping(path: Path):
 def _build(name: str, source: Path, target: Path, progress: bool) -> dict:
     """Fill ``target`` from ``source``; return the state written to ``setwise/state.json``."""
     _copy_tree(source, target)
-    split = read_split(source)
+    split = read_split(source, name)
     if (source / "raw").is_dir():
         num = int(sum(len(v) for v in split.values()))
         return {"built_from_smiles": False, "num_source": num, "rejected": [],
                 "kept": list(range(num))}
     smiles, labels = _read_mapping(source / "mapping" / "mol.csv.gz")
+    if len(smiles) != OFFICIAL_SIZES[name][0]:
+        raise CorruptDataError(source / "mapping" / "mol.csv.gz",
+                               f"{OFFICIAL_SIZES[name][0]:,} molecules (OGB's {name})",
+                               f"{len(smiles):,}")
     rejected = build_raw(smiles, labels, target / "raw", progress)
     keep = np.ones(len(smiles), bool)
     keep[rejected] = False
@@ -381,7 +443,7 @@ def pyg_dataset(name: str, data_dir=None, cache_dir=None, progress: bool = True,
 def stats(name: str, data_dir=None, cache_dir=None, **_) -> list[tuple[str, str]]:
     """Statistics printed by ``setwise data stats <ogbg-molxxx>``."""
     source = source_dir(name, data_dir)
-    official = read_split(source)
+    official = read_split(source, name)
     rows = [("source", str(source)),
             ("official scaffold split train / valid / test",
              " / ".join(f"{len(official[s]):,}" for s in SPLITS))]

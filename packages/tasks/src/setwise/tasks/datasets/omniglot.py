@@ -15,6 +15,7 @@ Two layouts are read, both under ``<data_dir>/omniglot/``:
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,17 +153,55 @@ def read_png_folder(folder) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.stack(images), np.asarray(classes, np.int64), names
 
 
-def read_npz(path) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``images_*.npz`` -> ``(images [num_images, 105, 105] bool, classes [num_images])``."""
+def _expected_shape(part: str | None) -> str:
+    if part in COUNTS:
+        chars, images = COUNTS[part]
+        return f"images [{chars}, {images // chars}, 105, 105] ({images:,} images)"
+    return "images [characters, drawers, 105, 105]"
+
+
+def _shape_problem(shape: tuple, part: str | None) -> str | None:
+    """Why ``shape`` is not that of ``part``'s images (``None`` if it is)."""
+    if len(shape) != 4 or tuple(shape[2:]) != (ORIGINAL_SIZE, ORIGINAL_SIZE):
+        return f"shape {tuple(shape)}"
+    if part in COUNTS and (shape[0], shape[0] * shape[1]) != COUNTS[part]:
+        return f"{shape[0]} characters, {shape[0] * shape[1]:,} images"
+    return None
+
+
+def npz_problem(path, part: str | None = None) -> str | None:
+    """A fast check of ``images_*.npz`` (zip directory and the array header only): ``None``
+    if it holds ``part``'s expected images, else what is wrong. A file cut short fails here;
+    the full read (:func:`read_npz`) also verifies the zip's CRC of every byte."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("images.npy") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                           np.lib.format.read_array_header_2_0)
+            shape = read_header(handle)[0]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        return f"not a readable npz with 'images' ({error}); expected {_expected_shape(part)}"
+    problem = _shape_problem(shape, part)
+    return None if problem is None else f"{problem}; expected {_expected_shape(part)}"
+
+
+def read_npz(path, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``images_*.npz`` -> ``(images [num_images, 105, 105] bool, classes [num_images])``.
+
+    With ``part`` (``"images_background"``, ``"images_evaluation"``), the counts of the
+    official release are required (:data:`COUNTS`); a different file raises
+    :class:`CorruptDataError` naming it.
+    """
     path = files.require(path, "an Omniglot npz with 'images' [characters, 20, 105, 105]")
     try:
         with np.load(path) as stored:
             images = stored["images"]
-    except (OSError, ValueError, KeyError) as error:
-        raise CorruptDataError(path, "an npz with key 'images'", str(error)) from error
-    if images.ndim != 4 or images.shape[2:] != (ORIGINAL_SIZE, ORIGINAL_SIZE):
-        raise CorruptDataError(path, "images [characters, drawers, 105, 105]",
-                               f"shape {images.shape}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CorruptDataError(path, f"an npz with {_expected_shape(part)}",
+                               str(error)) from error
+    problem = _shape_problem(images.shape, part)
+    if problem is not None:
+        raise CorruptDataError(path, _expected_shape(part), problem)
     chars, drawers = images.shape[:2]
     return images.reshape(-1, ORIGINAL_SIZE, ORIGINAL_SIZE), np.repeat(np.arange(chars), drawers)
 
@@ -200,23 +239,37 @@ def source(part: str, data_dir=None, download: bool = False) -> Path:
 
 
 def load_images(part: str, data_dir=None, cache_dir=None, size: int = IMAGE_SIZE,
-                download: bool = False):
+                download: bool = False, check_counts: bool = True):
     """Downsized images and character ids of ``images_background`` or ``images_evaluation``.
 
     Cached under ``<cache_dir>/omniglot/`` keyed by the source file's identity.
+
+    Args:
+        check_counts: require the official release's characters and images
+            (:data:`COUNTS`; a truncated or partial copy raises :class:`CorruptDataError`
+            naming it). False reads any number (small test fixtures).
 
     Returns:
         ``(images [num_images, size, size] uint8 ink, classes [num_images] int64)``.
     """
     src = source(part, data_dir, download)
+    expected = part if check_counts else None
 
     def build():
-        white, classes = read_npz(src) if src.suffix == ".npz" else read_png_folder(src)[:2]
+        if src.suffix == ".npz":
+            white, classes = read_npz(src, expected)
+        else:
+            white, classes = read_png_folder(src)[:2]
         return {"images": downsize(white, size), "classes": classes}
 
     key = files.cache_key(_VERSION, src, files.fingerprint(src), size)
     name = f"{part}_{'npz' if src.suffix == '.npz' else 'png'}_{size}.npz"
     arrays = files.cached_arrays(files.cache_dir(cache_dir) / FOLDER / name, key, build)
+    found = (int(arrays["classes"].max(initial=-1)) + 1, len(arrays["images"]))
+    if check_counts and found != COUNTS[part]:
+        raise CorruptDataError(src, f"{COUNTS[part][0]} characters and {COUNTS[part][1]:,} "
+                               "images (the official release)",
+                               f"{found[0]} characters and {found[1]:,} images")
     return arrays["images"], arrays["classes"]
 
 
@@ -230,13 +283,14 @@ def split_characters(num_classes: int, split: str, valid_fraction: float) -> np.
 def load_omniglot(split: str = "train", data_dir=None, cache_dir=None,
                   valid_fraction: float = VALID_FRACTION, image_size: int = IMAGE_SIZE,
                   set_size: int = SET_SIZE, max_classes: int = MAX_CLASSES,
-                  download: bool = False) -> OmniglotCounting:
+                  download: bool = False, check_counts: bool = True) -> OmniglotCounting:
     """The class-counting sampler of one split.
 
     Args:
         split: ``"train"`` (background characters minus the held-out ones), ``"valid"``
             (``valid_fraction`` of the background characters, fixed) or ``"test"``
             (evaluation characters).
+        check_counts: require the official release's counts (see :func:`load_images`).
 
     Notes:
         The paper reserves "a small subset of the training set" for validation without
@@ -244,7 +298,8 @@ def load_omniglot(split: str = "train", data_dir=None, cache_dir=None,
     """
     if split not in PARTS:
         raise ValueError(f"load_omniglot: split must be one of {sorted(PARTS)}, got {split!r}")
-    images, classes = load_images(PARTS[split], data_dir, cache_dir, image_size, download)
+    images, classes = load_images(PARTS[split], data_dir, cache_dir, image_size, download,
+                                  check_counts)
     if split != "test":
         keep_chars = split_characters(int(classes.max()) + 1, split, valid_fraction)
         keep = np.isin(classes, keep_chars)

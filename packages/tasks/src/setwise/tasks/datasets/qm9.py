@@ -183,17 +183,32 @@ def graphs_from_smiles(smiles: list[str], max_atoms: int = MAX_ATOMS,
     return graphs, rejected
 
 
-def load_all(data_dir=None, cache_dir=None, progress: bool = True, download: bool = False):
+def file_problem(path) -> str | None:
+    """``None`` if the SMILES file at ``path`` has QM9's :data:`COUNT` molecules, else what
+    is wrong (a file cut short, not text)."""
+    try:
+        count = len(read_smiles(path))
+    except CorruptDataError as error:
+        return error.found
+    return None if count == COUNT else f"{count:,} SMILES lines, expected {COUNT:,}"
+
+
+def load_all(data_dir=None, cache_dir=None, progress: bool = True, download: bool = False,
+             check_counts: bool = True):
     """Every QM9 molecule as graphs, cached; returns ``(graphs, rejected)``.
 
-    With ``download``, a missing SMILES file is fetched from john-bradshaw/GraphVAE.
+    With ``download``, a missing SMILES file is fetched from john-bradshaw/GraphVAE. With
+    ``check_counts`` (the default) a file without QM9's 133,885 molecules (cut short, another
+    file) raises :class:`CorruptDataError` naming it; False reads any SMILES file.
     """
     path = files.data_dir(data_dir) / FOLDER / FILENAME
     if download and not path.exists():
         files.fetch(URL, path)
-    files.require(path, "QM9 SMILES, one molecule per line (133,885 lines)",
+    files.require(path, f"QM9 SMILES, one molecule per line ({COUNT:,} lines)",
                   f"pass download=True (or run 'setwise data prepare qm9 --download') to "
                   f"fetch {URL}")
+    if check_counts and (problem := file_problem(path)) is not None:
+        raise CorruptDataError(path, f"QM9's {COUNT:,} SMILES, one per line", problem)
 
     def build():
         graphs, rejected = graphs_from_smiles(read_smiles(path), progress=progress)
@@ -224,12 +239,14 @@ def split_indices(num: int, seed: int = 0, num_valid: int = NUM_VALID,
 
 
 def load_qm9(split: str = "train", data_dir=None, cache_dir=None, seed: int = 0,
-             progress: bool = True, download: bool = False) -> MolGraphs:
+             progress: bool = True, download: bool = False,
+             check_counts: bool = True) -> MolGraphs:
     """QM9 graphs of one split.
 
     Args:
         split: ``"train"``, ``"valid"`` (10,000), ``"test"`` (10,000), or ``"all"``.
         seed: seed of the random split.
+        check_counts: require QM9's 133,885 molecules (see :func:`load_all`).
 
     Notes:
         The authors train on all of QM9 (PyG's QM9, no split) and only generate; ``"all"``
@@ -237,7 +254,10 @@ def load_qm9(split: str = "train", data_dir=None, cache_dir=None, seed: int = 0,
     """
     if split not in SPLITS:
         raise ValueError(f"load_qm9: split must be one of {SPLITS}, got {split!r}")
-    graphs, _ = load_all(data_dir, cache_dir, progress, download)
+    graphs, _ = load_all(data_dir, cache_dir, progress, download, check_counts)
+    if split != "all" and len(graphs) <= NUM_VALID + NUM_TEST:
+        raise ValueError(f"load_qm9: {len(graphs):,} molecules leave none for split 'train' "
+                         f"after {NUM_VALID:,} valid and {NUM_TEST:,} test; use split 'all'")
     return graphs.take(split_indices(len(graphs), seed)[split])
 
 

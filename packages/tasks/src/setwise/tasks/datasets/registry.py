@@ -28,19 +28,31 @@ class FileCheck:
         what: what is expected there.
         md5: MD5 of the (gzip-decompressed) content, when a reference value is known.
         alternative: another path that may stand in for ``path`` (e.g. PNG folder vs npz).
+        content: ``content(path) -> None | problem`` checks what ``path`` holds (expected
+            counts, shapes); a problem is reported as "corrupt: <problem>".
     """
 
     path: Path
     what: str
     md5: str | None = None
     alternative: Path | None = None
+    content: Callable[[Path], str | None] | None = None
 
     def status(self, verify: bool = True) -> tuple[str, Path]:
-        """``("ok" | "ok, md5 verified" | "missing" | "corrupt: ...", path found)``."""
+        """``("ok" | "ok, counts verified" | "ok, md5 verified" | "missing" | "corrupt: ...",
+        path found)``; with ``verify`` False, only whether the file exists."""
         for path in (self.path, self.alternative):
             if path is None or not path.exists():
                 continue
-            if self.md5 is None or not verify:
+            if not verify:
+                return "ok", path
+            if self.content is not None and path == self.path:
+                problem = self.content(path)
+                if problem is not None:
+                    return f"corrupt: {problem}", path
+                if self.md5 is None:
+                    return "ok, counts verified", path
+            if self.md5 is None:
                 return "ok", path
             try:
                 found = files.md5(path, decompress=path.suffix == ".gz")
@@ -84,7 +96,9 @@ class DatasetInfo:
 def _omniglot_checks(data_dir):
     root = files.data_dir(data_dir) / omniglot.FOLDER
     return [FileCheck(root / f"{part}.npz", f"Omniglot {part} (npz or PNG folder)",
-                      alternative=root / part) for part in omniglot.COUNTS]
+                      alternative=root / part,
+                      content=lambda path, part=part: omniglot.npz_problem(path, part))
+            for part in omniglot.COUNTS]
 
 
 def _mnist_checks(data_dir):
@@ -94,16 +108,20 @@ def _mnist_checks(data_dir):
 
 def _qm9_checks(data_dir):
     return [FileCheck(files.data_dir(data_dir) / qm9.FOLDER / qm9.FILENAME,
-                      "QM9 SMILES, one per line")]
+                      f"QM9 SMILES, one per line ({qm9.COUNT:,})", content=qm9.file_problem)]
 
 
 def _ogb_checks(name):
     def checks(data_dir):
         source = ogbg.source_dir(name, data_dir)
-        graph = FileCheck(source / "mapping" / "mol.csv.gz", "SMILES and labels (or raw/)",
-                          alternative=source / "raw")
-        split = [FileCheck(source / "split" / "scaffold" / f"{s}.csv.gz", "scaffold split")
-                 for s in ogbg.SPLITS]
+        graph = FileCheck(source / "mapping" / "mol.csv.gz",
+                          f"SMILES and labels, {ogbg.OFFICIAL_SIZES[name][0]:,} rows (or raw/)",
+                          alternative=source / "raw",
+                          content=lambda path: ogbg.mapping_problem(name, path))
+        split = [FileCheck(source / "split" / "scaffold" / f"{s}.csv.gz",
+                           f"scaffold split ({ogbg.OFFICIAL_SIZES[name][1][i]:,} indices)",
+                           content=lambda path, i=i: ogbg.split_file_problem(name, i, path))
+                 for i, s in enumerate(ogbg.SPLITS)]
         return [graph] + split
     return checks
 
