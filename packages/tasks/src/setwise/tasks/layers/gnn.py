@@ -24,8 +24,13 @@ Parameter layout (``w`` = width; ``k`` runs over OGB's feature vocabularies,
 - ``gnn_node`` ``{prefix}``: ``{prefix}_atom_{k}``, then per layer ``l``: the conv
   ``{prefix}_{l}_*`` and its batch norm ``{prefix}_{l}_bn_*``.
 
-Linear layers use ``torch.nn.Linear``'s default initialisation (uniform in
-``+-1/sqrt(fan_in)``, weights and biases), so the ``paper`` preset starts where OGB's does.
+Batch norm is :mod:`setwise.tasks.layers.batch_norm` with the node mask (padding nodes never
+enter a statistic). Linear layers use :func:`setwise.tasks.layers.mlp.init_linear`.
+
+Notes:
+    OGB initialises linear layers with torch's default (uniform ``+-1/sqrt(fan_in)``, biases
+    too); setwise uses its one rule for every task (truncated normal ``1/sqrt(fan_in)``, zero
+    biases). Embeddings are Xavier-uniform as in OGB.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from setwise.reference import init_equilibrium_aggregation
+from setwise.tasks.layers import batch_norm as bn
+from setwise.tasks.layers.mlp import init_linear
 
 #: ``ogb.utils.features.get_atom_feature_dims()`` (ogb 1.3.6), checked by the tests.
 ATOM_DIMS = (119, 5, 12, 12, 10, 6, 6, 2, 2)
@@ -43,8 +50,6 @@ ATOM_DIMS = (119, 5, 12, 12, 10, 6, 6, 2, 2)
 BOND_DIMS = (5, 6, 2)
 GNNS = ("gcn", "gin")
 LOCAL_AGGREGATORS = ("sum", "ea")
-BN_MOMENTUM = 0.1
-BN_EPS = 1e-5
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Ops:
         to_float: ``(bool array, like) -> 0/1 array`` of ``like``'s dtype.
         aggregate_ea: ``(params, x [n, d], index [n], num_sets, num_steps) -> (y, info)``,
             the backend's ``equilibrium_aggregation`` in segment form with ``return_info``.
+        batch_norm: the backend's ``setwise.tasks.layers.<backend>.batch_norm.batch_norm``.
     """
 
     segment_sum: Callable
@@ -65,6 +71,7 @@ class Ops:
     where: Callable
     to_float: Callable
     aggregate_ea: Callable
+    batch_norm: Callable
 
 
 def _as_rng(rng):
@@ -75,25 +82,10 @@ def _uniform(rng, shape, bound, dtype):
     return rng.uniform(-bound, bound, shape).astype(dtype)
 
 
-def init_linear(rng, params, name, fan_in, fan_out, dtype):
-    """``{name}_w [fan_in, fan_out]``, ``{name}_b [fan_out]``: torch.nn.Linear's default."""
-    bound = 1 / np.sqrt(fan_in)
-    params[f"{name}_w"] = _uniform(rng, (fan_in, fan_out), bound, dtype)
-    params[f"{name}_b"] = _uniform(rng, (fan_out,), bound, dtype)
-
-
 def init_encoder(rng, params, prefix, dims, width, dtype="float32"):
     """One Xavier-uniform embedding ``{prefix}_{k} [dims[k], width]`` per categorical feature."""
     for k, size in enumerate(dims):
         params[f"{prefix}_{k}"] = _uniform(rng, (size, width), np.sqrt(6 / (size + width)), dtype)
-
-
-def init_batch_norm(params, state, prefix, width, dtype):
-    """``{prefix}_bn_scale`` (1), ``_bn_offset`` (0); state ``_bn_mean`` (0), ``_bn_var`` (1)."""
-    params[f"{prefix}_bn_scale"] = np.ones(width, dtype)
-    params[f"{prefix}_bn_offset"] = np.zeros(width, dtype)
-    state[f"{prefix}_bn_mean"] = np.zeros(width, dtype)
-    state[f"{prefix}_bn_var"] = np.ones(width, dtype)
 
 
 def init_conv(rng, params, state, prefix, gnn, width, *, local="sum", ea_hidden=None,
@@ -108,7 +100,7 @@ def init_conv(rng, params, state, prefix, gnn, width, *, local="sum", ea_hidden=
     if gnn == "gin":
         params[f"{prefix}_eps"] = np.zeros((), dtype)
         init_linear(rng, params, f"{prefix}_mlp_0", width, 2 * width, dtype)
-        init_batch_norm(params, state, f"{prefix}_mlp", 2 * width, dtype)
+        bn.init_batch_norm(params, state, f"{prefix}_mlp", 2 * width, dtype)
         init_linear(rng, params, f"{prefix}_mlp_1", 2 * width, width, dtype)
     else:
         init_linear(rng, params, prefix, width, width, dtype)
@@ -128,7 +120,7 @@ def init_gnn_node(rng, params, state, prefix, gnn, width, num_layers, *, local="
     for layer in range(num_layers):
         init_conv(rng, params, state, f"{prefix}_{layer}", gnn, width, local=local,
                   ea_hidden=ea_hidden, ea_step_size=ea_step_size, dtype=dtype)
-        init_batch_norm(params, state, f"{prefix}_{layer}", width, dtype)
+        bn.init_batch_norm(params, state, f"{prefix}_{layer}", width, dtype)
 
 
 def sub_params(params: Mapping, prefix: str) -> dict:
@@ -145,25 +137,6 @@ def encode(params, prefix, features, num_features):
     for k in range(1, num_features):
         out = out + params[f"{prefix}_{k}"][features[:, k]]
     return out
-
-
-def batch_norm(ops, params, state, prefix, h, mask, train):
-    """Batch norm over the rows of ``h`` where ``mask`` (torch's BatchNorm1d: momentum 0.1,
-    eps 1e-5, unbiased running variance). Returns ``(out, {name: new state})``."""
-    scale, offset = params[f"{prefix}_bn_scale"], params[f"{prefix}_bn_offset"]
-    mean_key, var_key = f"{prefix}_bn_mean", f"{prefix}_bn_var"
-    if not train:
-        out = (h - state[mean_key]) / (state[var_key] + BN_EPS) ** 0.5
-        return out * scale + offset, {}
-    weight = ops.to_float(mask, h)[:, None]
-    count = weight.sum()
-    mean = (weight * h).sum(0) / count
-    var = (weight * (h - mean) ** 2).sum(0) / count
-    out = (h - mean) / (var + BN_EPS) ** 0.5 * scale + offset
-    unbiased = var * count / (count - 1)
-    new = {mean_key: (1 - BN_MOMENTUM) * state[mean_key] + BN_MOMENTUM * mean,
-           var_key: (1 - BN_MOMENTUM) * state[var_key] + BN_MOMENTUM * unbiased}
-    return out, new
 
 
 def aggregate_neighbours(ops, params, prefix, messages, dst, edge_mask, num_nodes, *, local,
@@ -191,7 +164,7 @@ def gin_conv(ops, params, state, prefix, h, edge_index, edge_attr, node_mask, ed
                                      local=local, ea_steps=ea_steps)
     z = (1 + params[f"{prefix}_eps"]) * h + agg
     z = z @ params[f"{prefix}_mlp_0_w"] + params[f"{prefix}_mlp_0_b"]
-    z, new_state = batch_norm(ops, params, state, f"{prefix}_mlp", z, node_mask, train)
+    z, new_state = ops.batch_norm(params, state, f"{prefix}_mlp", z, train=train, mask=node_mask)
     z = ops.relu(z) @ params[f"{prefix}_mlp_1_w"] + params[f"{prefix}_mlp_1_b"]
     return z, new_state, logs
 
@@ -236,9 +209,9 @@ def gnn_node(ops, params, state, prefix, x, edge_index, edge_attr, node_mask, ed
     last layer) and dropout (train only, through ``rng.bernoulli``).
 
     Returns:
-        ``(h [N, w], {name: new state}, logs)``; with ``local="ea"`` the logs hold
-        ``local_ea_aux`` and ``local_ea_grad_max_norm`` ``[num_layers, N]``-summed per node
-        (``aux`` summed over layers, grad max-norm the largest over layers).
+        ``(h [N, w], {name: new state}, logs)``; with ``local="ea"`` the logs hold, per node
+        ``[N]``, ``local_ea_aux`` (eq. 5 summed over the layers) and
+        ``local_ea_grad_max_norm`` (the largest over the layers).
     """
     conv = CONVS[gnn]
     h = encode(params, f"{prefix}_atom", x, len(ATOM_DIMS))
@@ -247,7 +220,7 @@ def gnn_node(ops, params, state, prefix, x, edge_index, edge_attr, node_mask, ed
         p = f"{prefix}_{layer}"
         h, conv_state, logs = conv(ops, params, state, p, h, edge_index, edge_attr, node_mask,
                                    edge_mask, train, local=local, ea_steps=ea_steps)
-        h, bn_state = batch_norm(ops, params, state, p, h, node_mask, train)
+        h, bn_state = ops.batch_norm(params, state, p, h, train=train, mask=node_mask)
         new_state.update(conv_state)
         new_state.update(bn_state)
         if layer < num_layers - 1:
@@ -278,4 +251,5 @@ def _np_ea(params, x, index, num_sets, num_steps):
 
 
 NUMPY_OPS = Ops(segment_sum=_np_segment_sum, relu=lambda x: np.maximum(x, 0), where=np.where,
-                to_float=lambda m, like: np.asarray(m).astype(like.dtype), aggregate_ea=_np_ea)
+                to_float=lambda m, like: np.asarray(m).astype(like.dtype), aggregate_ea=_np_ea,
+                batch_norm=bn.batch_norm)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from setwise.jax_backend import equilibrium_aggregation
 from setwise.tasks.layers import gnn as G
+from setwise.tasks.layers.jax.batch_norm import batch_norm
 
 
 def _segment_sum(data, index, num_segments):
@@ -25,17 +26,13 @@ def _ea(params, x, index, num_sets, num_steps):
 
 
 OPS = G.Ops(segment_sum=_segment_sum, relu=jax.nn.relu, where=jnp.where,
-            to_float=lambda m, like: jnp.asarray(m).astype(like.dtype), aggregate_ea=_ea)
+            to_float=lambda m, like: jnp.asarray(m).astype(like.dtype), aggregate_ea=_ea,
+            batch_norm=batch_norm)
 
 
 def encode(params, prefix, features, num_features):
     """See :func:`setwise.tasks.layers.gnn.encode`."""
     return G.encode(params, prefix, features, num_features)
-
-
-def batch_norm(params, state, prefix, h, mask, train):
-    """See :func:`setwise.tasks.layers.gnn.batch_norm`."""
-    return G.batch_norm(OPS, params, state, prefix, h, mask, train)
 
 
 def gin_conv(params, state, prefix, h, edge_index, edge_attr, node_mask, edge_mask, train,
