@@ -1,0 +1,1 @@
+"""GNN readout on OGB molecules (paper 1, section 5.3): task, model, data, metric."""
