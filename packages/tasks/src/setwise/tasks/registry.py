@@ -18,6 +18,7 @@ import numpy as np
 #: MOLPCBA readout, SetMNIST, CLEVR, synthetic molecules, QM9) here.
 TASKS: dict[str, str] = {
     "median": "setwise.tasks.median.task:MedianTask",
+    "molecules": "setwise.tasks.molecules.task:MoleculesTask",
 }
 
 
