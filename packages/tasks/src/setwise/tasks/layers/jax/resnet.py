@@ -28,7 +28,7 @@ def conv2d(params, prefix, x, stride=1):
 def batch_norm(params, state, prefix, x, train):
     from setwise.tasks.layers.jax import batch_norm as bn
 
-    return bn.batch_norm(params, state, prefix, x, train)
+    return bn.batch_norm(params, state, prefix, x, train=train)
 
 
 def resnet(params, state, prefix, spec: ResNetSpec, x, train):
