@@ -19,6 +19,7 @@ import numpy as np
 TASKS: dict[str, str] = {
     "median": "setwise.tasks.median.task:MedianTask",
     "molecules": "setwise.tasks.molecules.task:MoleculesTask",
+    "omniglot-counting": "setwise.tasks.omniglot_counting.task:OmniglotCountingTask",
 }
 
 
