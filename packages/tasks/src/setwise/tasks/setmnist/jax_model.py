@@ -8,18 +8,11 @@ import jax
 import jax.numpy as jnp
 
 from setwise.jax_backend import chamfer_loss, create_set
-from setwise.tasks.layers.jax import dspn, mlp
+from setwise.tasks.layers.jax import dspn, mlp, transformer
 from setwise.tasks.setmnist.model import Backend, SetAutoencoder, SetMNISTSpec
 
-
-def _transformer(params, prefix, num_heads, x, mask):
-    from setwise.tasks.layers.jax import transformer
-
-    return transformer.transformer(params, prefix, num_heads, x, mask)
-
-
 BACKEND = Backend(
-    mlp=mlp, dspn=dspn, transformer=_transformer, create_set=create_set,
+    mlp=mlp, dspn=dspn, transformer=transformer, create_set=create_set,
     chamfer_loss=chamfer_loss, concat=lambda a, axis: jnp.concatenate(a, axis=axis),
     stack=lambda a, axis: jnp.stack(a, axis=axis), stop_gradient=jax.lax.stop_gradient,
     log_softmax=lambda a: jax.nn.log_softmax(a, -1),

@@ -36,6 +36,9 @@ Notes:
     - Top-n's reference set has ``n0 = 2 N`` points (appendix D.1).
     - TSPN's encoder is DSPN's FSEncoder here (tf-tspn: leaky ReLU and two linear layers
       after FSPool), pooled over the present points only; its mask feature is 1.
+    - TSPN's transformer blocks are ``layers.transformer``'s post-norm layers (as tf-tspn's:
+      ``LN(x + att(x))``, ``LN(h + FF(h))``, feed-forward width ``d_model``) with ReLU (tf-tspn:
+      leaky ReLU), biased q/k/v projections (tf-tspn: none) and layer-norm eps 1e-5 (1e-6).
     - The outer loss averages the Chamfer loss over the slots (DSPN) or points (TSPN), as both
       codes do; ``chamfer`` / ``chamfer_dspn`` log the last step's values in that unit.
 """
@@ -52,6 +55,8 @@ from setwise.reference import init_creation
 from setwise.tasks.datasets.mnist import DSPN_MAX_POINTS
 from setwise.tasks.layers import mlp as mlp_layers
 from setwise.tasks.layers.dspn import FSEncoderSpec, init_fs_encoder
+from setwise.tasks.layers.transformer import init_transformer_layer
+from setwise.tasks.setmnist.data import max_size
 
 MODELS = ("dspn", "tspn")
 CREATORS = ("top_n", "first_n", "iid", "mlp")
@@ -104,14 +109,10 @@ class SetMNISTSpec:
         return mlp_layers.MLPSpec((self.size_hidden, self.max_size + 1), "relu")
 
 
-def init_params(spec: SetMNISTSpec, seed: int, dtype="float32", transformer=None
-                ) -> dict[str, np.ndarray]:
+def init_params(spec: SetMNISTSpec, seed: int, dtype="float32") -> dict[str, np.ndarray]:
     """All parameters, drawn from ``default_rng(seed)`` in the order ``enc``, ``create``,
-    (TSPN) ``tspn_in``, ``tspn_tf``, ``tspn_out``, ``size``.
-
-    ``transformer``: the NumPy transformer family's ``init`` (TSPN only), called as
-    ``transformer(rng, params, "tspn_tf", d_model, num_layers, num_heads, dtype)``.
-    """
+    (TSPN) ``tspn_in``, ``tspn_tf_{i}`` (transformer layers, feed-forward width ``d_model``
+    as tf-tspn's), ``tspn_out``, ``size``."""
     rng = np.random.default_rng(seed)
     params: dict[str, np.ndarray] = {}
     init_fs_encoder(rng, params, "enc", spec.encoder, dtype)
@@ -122,8 +123,9 @@ def init_params(spec: SetMNISTSpec, seed: int, dtype="float32", transformer=None
     if spec.model == "tspn":
         mlp_layers.init_linear(rng, params, "tspn_in", spec.set_dim + spec.encoder.latent,
                                spec.d_model, dtype)
-        transformer(rng, params, "tspn_tf", spec.d_model, spec.num_layers, spec.num_heads,
-                    dtype)
+        for i in range(spec.num_layers):
+            init_transformer_layer(rng, params, f"tspn_tf_{i}", spec.d_model, spec.num_heads,
+                                   spec.d_model, dtype)
         params["tspn_out_w"] = np.zeros((spec.d_model, POINT_DIM), dtype)
         params["tspn_out_b"] = np.full(POINT_DIM, 0.5, dtype)
         mlp_layers.init_mlp(rng, params, "size", spec.encoder.latent, spec.size_head, dtype)
@@ -137,7 +139,7 @@ class Backend:
 
     mlp: SimpleNamespace           # layers.<backend>.mlp
     dspn: SimpleNamespace          # layers.<backend>.dspn
-    transformer: Callable | None   # (params, prefix, num_heads, x, mask) -> x
+    transformer: SimpleNamespace   # layers.<backend>.transformer
     create_set: Callable           # the backend's create_set
     chamfer_loss: Callable         # the backend's chamfer_loss
     concat: Callable               # (arrays, axis)
@@ -190,7 +192,8 @@ class SetAutoencoder:
         x0, _ = self.create(params, z, size, rng)
         zz = z[:, None, :] * b.cast(mask, z)[..., None]
         h = b.mlp.linear(params, "tspn_in", b.concat([x0, zz], -1))
-        h = self.b.transformer(params, "tspn_tf", spec.num_heads, h, mask)
+        for i in range(spec.num_layers):
+            h = b.transformer.transformer_layer(params, f"tspn_tf_{i}", h, mask, spec.num_heads)
         return b.mlp.linear(params, "tspn_out", h), z
 
     def loss(self, params, state, batch, rng, train):
@@ -249,6 +252,7 @@ def spec_from_config(config: Mapping) -> SetMNISTSpec:
         model=config["model"], creator=config["creator"],
         encoder=FSEncoderSpec(POINT_DIM, int(config["hidden"]), int(config["latent"]),
                               int(config["n_pieces"])),
+        max_size=max_size(int(config["downsample"])),
         set_dim=POINT_DIM + 1 if dspn else int(config["tspn_set_dim"]),
         creator_hidden=int(config["creator_hidden"]),
         dspn_steps=int(config["dspn_steps"]), dspn_eval_steps=int(config["dspn_eval_steps"]),

@@ -63,6 +63,8 @@ class SetMNISTTask(Task):
                "split)", int),
         Option("eval_size", 1000, "test sets evaluated (the first; DSPN: 1000)", int),
         Option("eval_batch_size", 100, "sets per evaluation batch", int),
+        Option("downsample", 1, "pool the image's on-pixels over f x f blocks first (1: "
+               "DSPN's SetMNIST, up to 342 points; 2: up to 96)", int, (1, 2, 4)),
         Option("data_dir", "", "data directory (default: $SETWISE_DATA)", str),
     )
     presets = {
@@ -83,18 +85,15 @@ class SetMNISTTask(Task):
 
     def train_batch(self, config, step):
         return data.train_batch(int(config["seed"]), step, int(config["batch_size"]),
-                                int(config["train_size"]), config["data_dir"] or None)
+                                int(config["train_size"]), config["data_dir"] or None,
+                                int(config["downsample"]))
 
     def eval_batches(self, config):
         return data.eval_batches(int(config["eval_size"]), int(config["eval_batch_size"]),
-                                 config["data_dir"] or None)
+                                 config["data_dir"] or None, int(config["downsample"]))
 
     def init_params(self, config, dtype="float32"):
-        spec = self.spec(config)
-        transformer = None
-        if spec.model == "tspn":
-            from setwise.tasks.layers.transformer import init_transformer as transformer
-        return init_params(spec, int(config["seed"]), dtype, transformer)
+        return init_params(self.spec(config), int(config["seed"]), dtype)
 
     def build_model(self, backend, config):
         if backend == "torch":

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from setwise.tasks.layers.torch import dspn, mlp
+from setwise.tasks.layers.torch import dspn, mlp, transformer
 from setwise.tasks.setmnist.model import Backend, SetAutoencoder, SetMNISTSpec
 from setwise.torch_backend import chamfer_loss, create_set
 
-
-def _transformer(params, prefix, num_heads, x, mask):
-    from setwise.tasks.layers.torch import transformer
-
-    return transformer.transformer(params, prefix, num_heads, x, mask)
-
-
 BACKEND = Backend(
-    mlp=mlp, dspn=dspn, transformer=_transformer, create_set=create_set,
+    mlp=mlp, dspn=dspn, transformer=transformer, create_set=create_set,
     chamfer_loss=chamfer_loss, concat=lambda a, axis: torch.cat(a, dim=axis),
     stack=lambda a, axis: torch.stack(a, dim=axis), stop_gradient=lambda a: a.detach(),
     log_softmax=lambda a: torch.log_softmax(a, -1),
