@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "median": "setwise.tasks.median.task:MedianTask",
     "molecules": "setwise.tasks.molecules.task:MoleculesTask",
     "omniglot-counting": "setwise.tasks.omniglot_counting.task:OmniglotCountingTask",
+    "setmnist": "setwise.tasks.setmnist.task:SetMNISTTask",
 }
 
 
