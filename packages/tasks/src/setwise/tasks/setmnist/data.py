@@ -16,10 +16,12 @@ Notes:
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import numpy as np
 
-from setwise.tasks.datasets import mnist
+from setwise.tasks.datasets import files, mnist
 from setwise.tasks.datasets.sets import RaggedSets
 
 #: The largest set of MNIST (train and test) at each downsampling factor.
@@ -34,6 +36,21 @@ def max_size(downsample: int) -> int:
     return MAX_SIZES[downsample]
 
 
+#: ``<repo>/../shared/data``, the data directory beside a checkout.
+SIBLING_DATA = Path(__file__).resolve().parents[7] / "shared" / "data"
+
+
+def resolve_data_dir(data_dir: str | None) -> Path:
+    """``data_dir`` if given, else ``$SETWISE_DATA``, else ``<repo>/../shared/data`` where it
+    exists, else :func:`setwise.tasks.datasets.files.data_dir`'s default (as the Omniglot
+    task)."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if not os.environ.get(files.DATA_ENV) and SIBLING_DATA.is_dir():
+        return SIBLING_DATA
+    return files.data_dir()
+
+
 @functools.lru_cache(maxsize=4)
 def load(split: str, data_dir: str | None, downsample: int = 1) -> mnist.SetMNIST:
     """SetMNIST of ``split``, read once per process.
@@ -44,9 +61,10 @@ def load(split: str, data_dir: str | None, downsample: int = 1) -> mnist.SetMNIS
     average, instead of 342 and 133).
     """
     limit = max_size(downsample)
+    data_dir = resolve_data_dir(data_dir)
     if downsample == 1:
-        return mnist.load_setmnist(split, data_dir or None)
-    images, labels = mnist.load_mnist(split, data_dir or None)
+        return mnist.load_setmnist(split, data_dir)
+    images, labels = mnist.load_mnist(split, data_dir)
     side = 28 // downsample
     keep = mnist.dspn_pixel_mask(images).reshape(len(images), side, downsample, side,
                                                  downsample).any((2, 4))

@@ -73,6 +73,7 @@ class SetMNISTTask(Task):
                  "dspn_steps": 2, "dspn_eval_steps": 2, "tspn_set_dim": 3, "tspn_width": 8,
                  "tspn_layers": 1, "tspn_heads": 2, "size_hidden": 8, "batch_size": 2,
                  "train_size": 64, "eval_size": 4, "eval_batch_size": 2, "steps": 4,
+                 "downsample": 4,
                  "eval_every": 2, "log_every": 1},
         "paper": {"hidden": 256, "latent": 64, "dspn_steps": 10, "dspn_eval_steps": 10,
                   "tspn_width": 256, "creator_hidden": 256, "batch_size": 32,
