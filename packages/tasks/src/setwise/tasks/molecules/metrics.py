@@ -53,7 +53,7 @@ def masked_bce(logits, y, graph_mask, xp):
         the scalar loss (0 when nothing is labelled).
     """
     labelled = (y == y) & graph_mask[:, None]
-    target = xp.where(labelled, y, 0 * y)
+    target = xp.where(labelled, y, 0.0)
     per = xp.maximum(logits, 0 * logits) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
     weight = labelled * 1.0
     count = weight.sum()
