@@ -23,20 +23,34 @@ def as_rng(rng) -> np.random.Generator:
 
 
 def truncated_normal(rng, shape, stddev, dtype):
-    """Normal(0, stddev) truncated at two standard deviations (Haiku's Linear default)."""
+    """``stddev * t`` with ``t`` a standard normal truncated at +-2: Haiku's
+    ``TruncatedNormal(stddev)``, the default weight initialiser of ``hk.Linear``.
+
+    The truncation is not corrected for, as in Haiku: the values' standard deviation is
+    ``0.8796 * stddev``.
+    """
     out = rng.standard_normal(shape)
     bad = np.abs(out) > 2
     while bad.any():
         out[bad] = rng.standard_normal(int(bad.sum()))
         bad = np.abs(out) > 2
-    return (out * stddev / 0.87962566103423978).astype(dtype)
+    return (out * stddev).astype(dtype)
 
 
-def init_linear(rng, params, name, fan_in, fan_out, dtype, bias=True):
-    """Add ``{name}_w [fan_in, fan_out]`` (and ``{name}_b [fan_out]``) to ``params``."""
-    params[f"{name}_w"] = truncated_normal(rng, (fan_in, fan_out), 1 / np.sqrt(fan_in), dtype)
+def init_linear(rng, params, name, fan_in, fan_out, dtype, bias=True, *, scale=1.0,
+                bias_stddev=0.0):
+    """Add ``{name}_w [fan_in, fan_out]`` (and ``{name}_b [fan_out]``) to ``params``.
+
+    The weight is ``truncated_normal(stddev = scale / sqrt(fan_in))`` (``hk.Linear``'s default
+    at ``scale = 1``); the bias is zero (``hk.Linear``'s default) or, with ``bias_stddev > 0``,
+    ``truncated_normal(bias_stddev)`` (the residual potential's layers that feed a LayerNorm:
+    :func:`setwise.reference.potentials.init_potential`).
+    """
+    params[f"{name}_w"] = truncated_normal(rng, (fan_in, fan_out), scale / np.sqrt(fan_in),
+                                           dtype)
     if bias:
-        params[f"{name}_b"] = np.zeros(fan_out, dtype)
+        params[f"{name}_b"] = (truncated_normal(rng, (fan_out,), bias_stddev, dtype)
+                               if bias_stddev > 0 else np.zeros(fan_out, dtype))
 
 
 def init_mlp(rng, params, prefix, sizes, dtype):
