@@ -113,7 +113,9 @@ class MedianModel:
         mse = ((pred - batch["y"]) ** 2).mean()
         total = mse
         if "ea_aux" in logs:
-            total = total + self.spec.ea_aux_weight * logs["ea_aux"]
+            aux = self.spec.ea_aux_weight * logs["ea_aux"]
+            total = total + aux
+            logs = {**logs, "ea_aux_share": aux / total}
         return total, {"mse": mse, **logs}, state
 
     def predict(self, params, state, batch, rng):
