@@ -57,7 +57,7 @@ def test_convert_params_and_init_match_the_reference():
     lambda M: M.equilibrium_aggregation(
         M.init_equilibrium_aggregation(0, 2, 2, hidden=(4,)), M.asarray(np.zeros((1, 3, 2),
                                                                                  np.float32)),
-        num_steps=0),
+        num_steps=-1),
     lambda M: M.equilibrium_aggregation(
         M.init_equilibrium_aggregation(0, 2, 2, hidden=(4,)),
         M.asarray(np.zeros((1, 3, 2), np.float32)), grad_mode="truncated", truncate_steps=9),

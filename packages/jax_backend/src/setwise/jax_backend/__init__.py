@@ -18,7 +18,7 @@ semantics; the docstrings of :mod:`setwise.reference` hold the math. What this b
 (2, 4)
 """
 
-from setwise.jax_backend.api import asarray, convert_params, to_numpy
+from setwise.jax_backend.api import asarray, checked, convert_params, jit_value_checks, to_numpy
 from setwise.jax_backend.creation import (
     CREATORS,
     create_set,
@@ -80,6 +80,7 @@ from setwise.jax_backend.top_n import init_top_n_creation, top_n_creation
 from setwise.reference.api import PUBLIC_API
 
 __all__ = [
+    "checked", "jit_value_checks",
     *PUBLIC_API,
     "CREATORS", "GRAD_MODES", "POTENTIALS", "EAInfo",
     "AttentionPool", "EquilibriumAggregation", "PNAPool", "SetCreator",

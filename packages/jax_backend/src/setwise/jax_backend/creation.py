@@ -17,7 +17,6 @@ from setwise.jax_backend.nn import mlp, pad_rows
 from setwise.jax_backend.top_n import creation_sizes, init_top_n_creation, top_n_creation
 from setwise.reference import creation as ref
 from setwise.reference import nn as ref_nn
-from setwise.reference import validation as V
 from setwise.reference.creation import CREATORS as CREATORS  # re-exported by the package
 from setwise.reference.creation import check_iid_args, creation_dispatchers
 
@@ -34,10 +33,8 @@ def first_n_creation(params, z, n, *, max_n=None, rng=None):
     """First-n: ``X0 = R[:n] + 1_n z^T W_z`` (see :func:`setwise.reference.first_n_creation`)."""
     op = "first_n_creation"
     z, n = as_jax(z), _sizes_arg(n)
-    V.check_param(op, params, "points")
-    V.check_param(op, params, "z_w")
-    _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
-    V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
+    num_points = ref.check_first_n_params(op, params, z)
+    _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     return _first_n(cast_params(params, z.dtype), z, mask)
 
 
@@ -56,7 +53,7 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z, n = as_jax(z), _sizes_arg(n)
-    check_iid_args(op, params, rng, "a JAX PRNG key, numpy.random.Generator or int seed")
+    check_iid_args(op, params, rng, "a JAX PRNG key, numpy.random.Generator or int seed", z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
     params = cast_params(params, z.dtype)
     shape = (z.shape[0], max_n, params["noise_w"].shape[0])
@@ -77,8 +74,7 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     """MLP creation: ``reshape(MLP(z), [n_max, out_dim])[:n]`` (see the reference)."""
     op = "mlp_creation"
     z, n = as_jax(z), _sizes_arg(n)
-    V.check_param(op, params, "mlp_out_w")
-    num_points = params["mlp_out_w"].shape[1]
+    num_points = ref.check_mlp_params(op, params, z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     return _mlp(cast_params(params, z.dtype), z, mask)
 

@@ -11,11 +11,15 @@ first layer). Configuration (``num_sets``, ``potential``, ``num_steps``, ``scale
   ``truncate_steps`` steps; the first steps build no tape.
 - ``implicit``: the solve runs without a tape and ``y_T`` is treated as the root of
   ``grad_y E = 0`` (implicit function theorem, ``jax.custom_vjp``): the backward pass solves
-  ``H u = ybar`` per set by conjugate gradients on Hessian-vector products (``jax.jvp`` of
-  the analytic gradient), then pulls ``-u`` back through ``grad_y E``. Memory is flat in
-  ``T``. The step size and momentum get no gradient, nor does ``EAInfo``; the gradient is
-  that of the exact minimiser, so it matches ``unrolled`` only once the solver has converged
-  (and not where ``clip`` is active).
+  ``H u = ybar`` per set on Hessian-vector products (``jax.jvp`` of the analytic gradient),
+  then pulls ``-u`` back through ``grad_y E``. Memory is flat in ``T``. ``H u = ybar`` is
+  solved as in PyTorch: a dense batched solve for ``out_dim <= 16``, conjugate gradients above
+  that, continued through negative curvature, so both backends return the
+  implicit-function-theorem gradient at ``y_T`` even where ``H`` is indefinite (``y_T`` not
+  yet a minimum); a singular ``H`` (``absolute`` / ``hinge``) has no such gradient (PyTorch
+  raises, JAX returns non-finite values). The step size and momentum get no gradient, nor
+  does ``EAInfo``; the gradient is that of the exact stationary point, so it matches
+  ``unrolled`` only once the solver has converged (and not where ``clip`` is active).
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from setwise.jax_backend.api import cast_params, compute_dtype, converted
+from setwise.jax_backend.api import cast_params, compute_dtype, converted, is_concrete
 from setwise.jax_backend.potentials import residual_x_part, set_grad_y, set_value
 from setwise.jax_backend.segments import as_segments
 from setwise.reference import equilibrium as ref
 from setwise.reference import validation as V
 from setwise.reference.equilibrium import GRAD_MODES, SCALE_EPS, EAInfo, check_solver_args
 from setwise.reference.potentials import potential_out_dim_ok
+
+DENSE_HESSIAN_MAX_DIM = 16  # as PyTorch's implicit mode: a dense batched solve up to here
 
 __all__ = ["GRAD_MODES", "EAInfo", "energy", "energy_grad_y", "energy_scale",
            "equilibrium_aggregation", "init_equilibrium_aggregation"]
@@ -48,10 +55,16 @@ def energy_scale(set_size, scaled=True):
     return jnp.log2(set_size + 1) / (set_size + SCALE_EPS)
 
 
-def _check_ea(op, params, seg, potential, y=None):
-    """The reference's checks; for a callable potential only ``y`` can be checked."""
+def _check_ea(op, params, seg, potential, y=None, out_dim=None, solver=False):
+    """The reference's checks (the whole mapping, ``x``'s width, ``y``; the scalars' values
+    where they are concrete); for a callable potential only ``y`` can be checked."""
+    V.check_params(op, params, {})
+    scalars = {k: params[k] for k in ref.EA_SCALARS if k in params}
+    if is_concrete(*scalars.values()):
+        ref.check_ea_scalars(op, {k: bool(np.isfinite(np.asarray(v)).all())
+                                  for k, v in scalars.items()})
     if not callable(potential):
-        return ref.check_ea_args(op, params, seg, potential, y)
+        return ref.check_ea_args(op, params, seg, potential, y, out_dim, solver)
     if y is not None:
         V.check_rank(op, "y", y.shape, (2,), "y [num_sets, out_dim]")
         if y.shape[0] != seg.num_sets:
@@ -60,12 +73,18 @@ def _check_ea(op, params, seg, potential, y=None):
     return None
 
 
-def _prepare(op, params, x, mask, index, ptr, num_sets):
-    """Validated segments and parameters, both in the compute dtype (float32 for halves)."""
+def _prepare(op, params, x, mask, index, ptr, num_sets, potential, y=None, out_dim=None,
+             solver=False):
+    """Validated segments and parameters, both in the compute dtype (float32 for halves), ``y``
+    and the natural ``out_dim``. The parameters are checked before they are cast."""
+    V.check_params(op, params, {})
     seg = as_segments(op, x, mask, index, ptr, num_sets)
+    if y is not None:
+        y = jnp.asarray(y, dtype=seg.x.dtype)
+    natural = _check_ea(op, params, seg, potential, y, out_dim, solver)
     dtype = compute_dtype(seg.x.dtype)
     seg_c = dataclasses.replace(seg, x=seg.x.astype(dtype), weight=seg.weight.astype(dtype))
-    return seg, seg_c, cast_params(params, dtype)
+    return seg, seg_c, cast_params(params, dtype), y, natural
 
 
 def _parts(params, seg, scaled):
@@ -104,9 +123,7 @@ def energy(params, x, y, mask=None, *, index=None, ptr=None, num_sets=None,
     ``F(params, x, y) -> [num_elements]``.
     """
     op = "energy"
-    seg, seg_c, params = _prepare(op, params, x, mask, index, ptr, num_sets)
-    y = jnp.asarray(y, dtype=seg.x.dtype)
-    _check_ea(op, params, seg, potential, y)
+    seg, seg_c, params, y, _ = _prepare(op, params, x, mask, index, ptr, num_sets, potential, y)
     out = _energy(params, seg_c, y.astype(seg_c.x.dtype), potential=potential, scaled=scaled)
     return out.astype(seg.x.dtype)
 
@@ -119,9 +136,7 @@ def energy_grad_y(params, x, y, mask=None, *, index=None, ptr=None, num_sets=Non
     potentials, ``jax.grad`` for a callable one.
     """
     op = "energy_grad_y"
-    seg, seg_c, params = _prepare(op, params, x, mask, index, ptr, num_sets)
-    y = jnp.asarray(y, dtype=seg.x.dtype)
-    _check_ea(op, params, seg, potential, y)
+    seg, seg_c, params, y, _ = _prepare(op, params, x, mask, index, ptr, num_sets, potential, y)
     out = _energy_grad(params, seg_c, y.astype(seg_c.x.dtype), potential=potential,
                        scaled=scaled)
     return out.astype(seg.x.dtype)
@@ -178,7 +193,7 @@ def _solve(params, seg, gtol, clip, *, potential, scaled, num_steps, out_dim, gr
     y, _, aux, active_steps, g_max = state
     if grad_mode == "implicit":
         y = _implicit_root(potential, scaled, params, seg, y)
-    return y, EAInfo(aux / num_steps, g_max, active_steps)
+    return y, EAInfo(aux / max(num_steps, 1), g_max, active_steps, ~jnp.isfinite(y).all(-1))
 
 
 def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_sets=None,
@@ -201,16 +216,19 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
         ``x`` with float64 parameters to float64 and cast the result back).
     """
     op = "equilibrium_aggregation"
-    seg, seg_c, params = _prepare(op, params, x, mask, index, ptr, num_sets)
-    check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps)
-    natural = _check_ea(op, params, seg, potential)
-    V.check_param(op, params, "step_size_raw", ())
-    V.check_param(op, params, "momentum_raw", ())
+    num_steps, truncate_steps = check_solver_args(op, num_steps, gtol, clip, grad_mode,
+                                                  truncate_steps)
+    seg, seg_c, params, _, natural = _prepare(
+        op, params, x, mask, index, ptr, num_sets, potential,
+        out_dim=None if callable(potential) else out_dim, solver=True)
+    if callable(potential):
+        V.check_param(op, params, "step_size_raw", ())
+        V.check_param(op, params, "momentum_raw", ())
     if natural is None:
         if out_dim is None:
             V.fail(op, "out_dim", "is None", "the aggregate size for the power_sum potential "
                    "or a callable potential")
-        V.check_positive_int(op, "out_dim", out_dim)
+        out_dim = V.check_positive_int(op, "out_dim", out_dim)
         if (not callable(potential)
                 and (need := potential_out_dim_ok(potential, seg.x.shape[1], out_dim))):
             V.fail(op, "out_dim", f"is {out_dim}", need)
@@ -226,7 +244,7 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     if not return_info:
         return y
     return y, EAInfo(info.aux_loss.astype(seg.x.dtype), info.grad_max_norm.astype(seg.x.dtype),
-                     info.active_steps)
+                     info.active_steps, info.diverged)
 
 
 # --- implicit differentiation ---------------------------------------------------------------
@@ -249,16 +267,31 @@ def _implicit_fwd(potential, scaled, params, seg, y):
 def _implicit_bwd(potential, scaled, res, y_bar):
     params, seg, y = res
 
-    def hvp(v):
-        return jax.jvp(lambda yy: _full_grad(potential, scaled, params, seg, yy), (y,), (v,))[1]
+    empty = (seg.sizes() == 0).astype(y.dtype)[:, None]  # H = 0 there: solve with I instead
 
-    u = conjugate_gradient(hvp, y_bar)
+    def hvp(v):
+        hv = jax.jvp(lambda yy: _full_grad(potential, scaled, params, seg, yy), (y,), (v,))[1]
+        return hv + empty * v
+
+    if y.shape[1] <= DENSE_HESSIAN_MAX_DIM:
+        u = dense_solve(hvp, y_bar)
+    else:
+        u = conjugate_gradient(hvp, y_bar)
     _, pull = jax.vjp(lambda p, x: _full_grad(potential, scaled, p,
                                               dataclasses.replace(seg, x=x), y), params, seg.x)
     p_bar, x_bar = pull(-u)
     seg_bar = dataclasses.replace(seg, x=x_bar, weight=jnp.zeros_like(seg.weight),
                                   index=_zero_cotangent(seg.index))
     return p_bar, seg_bar, jnp.zeros_like(y)
+
+
+def dense_solve(hvp, b):
+    """Solve ``H_s u_s = b_s`` for every set with ``H`` built from ``out_dim`` batched
+    Hessian-vector products and a batched LU solve: exact for any non-singular ``H``, definite
+    or not (the same solve as PyTorch's implicit mode for ``out_dim <= 16``)."""
+    eye = jnp.eye(b.shape[1], dtype=b.dtype)
+    hess = jnp.stack([hvp(jnp.broadcast_to(eye[k], b.shape)) for k in range(b.shape[1])], -1)
+    return jnp.linalg.solve(hess, b[..., None])[..., 0]
 
 
 def _zero_cotangent(a):
@@ -272,9 +305,10 @@ def conjugate_gradient(hvp, b, max_iters=None, tol=None):
     """Solve ``H_s u_s = b_s`` for every set ``s`` at once (``H`` block-diagonal by set).
 
     Each set runs its own CG (its own step sizes, its own stopping test
-    ``||r_s|| <= tol ||b_s||``), so no set depends on its batch companions. A set whose
-    curvature along the search direction is not positive (a saddle or a non-converged
-    solve) stops there. ``max_iters`` defaults to ``max(2 * out_dim, 20)``.
+    ``||r_s|| <= tol ||b_s||``), so no set depends on its batch companions. As in PyTorch's
+    implicit mode, negative curvature along a search direction (an indefinite Hessian: the
+    solver has not reached a minimum) does not stop it; only a set whose curvature is exactly
+    0 stops there. ``max_iters`` defaults to ``max(2 * out_dim, 20)``.
     """
     out_dim = b.shape[-1]
     max_iters = max(2 * out_dim, 20) if max_iters is None else max_iters
@@ -297,14 +331,14 @@ def conjugate_gradient(hvp, b, max_iters=None, tol=None):
         u, r, p, rs, alive, it = state
         hp = hvp(p)
         curv = dot(p, hp)
-        ok = working(rs, alive) & (curv > tiny)
+        ok = working(rs, alive) & (jnp.abs(curv) > tiny)
         step = jnp.where(ok, rs / jnp.where(ok, curv, 1), 0)
         u = u + step * p
         r = r - step * hp
         rs_new = dot(r, r)
         beta = jnp.where(ok, rs_new / jnp.where(ok, rs, 1), 0)
         p = jnp.where(ok, r + beta * p, p)
-        return u, r, p, rs_new, alive & (curv > tiny), it + 1
+        return u, r, p, rs_new, alive & (jnp.abs(curv) > tiny), it + 1
 
     rs = dot(b, b)
     alive = jnp.ones_like(rs, bool)

@@ -35,6 +35,12 @@ def check_pair(op, x, y, x_mask, y_mask):
     for name, a, m in (("x", x, xm), ("y", y, ym)):
         if is_concrete(a, m):
             V.check_finite(op, name, bool(np.isfinite(np.asarray(a)[np.asarray(m)]).all()))
+    if is_concrete(x, y, xm, ym):  # squared distances that overflow the dtype (ref.check_costs)
+        hx = np.where(np.asarray(xm)[..., None], np.asarray(x), 0)
+        hy = np.where(np.asarray(ym)[..., None], np.asarray(y), 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = ref.pairwise_sq_dist(hx, hy)
+        ref.check_costs(op, bool(np.isfinite(d).all()), x.dtype)
     return x, y, xm, ym
 
 
@@ -147,7 +153,7 @@ def sinkhorn_loss(x, y, x_mask=None, y_mask=None, *, epsilon=1e-2, num_iters=200
         epsilon = float(epsilon)
         if not epsilon > 0:
             V.fail(op, "epsilon", f"is {epsilon!r}", "a positive value")
-    V.check_positive_int(op, "num_iters", num_iters)
+    num_iters = V.check_positive_int(op, "num_iters", num_iters)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     dtype = compute_dtype(x.dtype)
     out = _sinkhorn(x.astype(dtype), y.astype(dtype), xm, ym, jnp.asarray(epsilon, dtype),

@@ -14,7 +14,6 @@ import numpy as np
 from setwise.jax_backend.api import cast_params, converted
 from setwise.jax_backend.segments import as_segments
 from setwise.reference import pooling as ref
-from setwise.reference import validation as V
 from setwise.reference.pooling import PNA_STD_EPS, check_pna_args, pna_delta
 
 __all__ = ["attention_pool", "init_attention_pool", "init_pna_pool", "max_pool", "mean_pool",
@@ -62,9 +61,7 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     """
     op = "attention_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    for name in ("key_w", "value_w", "query"):
-        V.check_param(op, params, name)
-    V.check_last_dim(op, "x", seg.x.shape, params["key_w"].shape[0], "params['key_w'] rows")
+    ref.check_attention_args(op, params, seg.x.shape[1])
     return _attention_pool(cast_params(params, seg.x.dtype), seg)
 
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from setwise.jax_backend.api import as_jax, is_concrete
+from setwise.jax_backend.api import as_jax, is_concrete, jit_checks_on, traced_check
 from setwise.reference import validation as V
 
 
@@ -79,13 +79,21 @@ class Segments:
         else:
             reduce = jax.ops.segment_max if largest else jax.ops.segment_min
             out = reduce(data, self.index, self.num_sets)
-        return jnp.where(jnp.isfinite(out), out, 0).astype(data.dtype)
+        # only an empty set is filled with 0: a NaN / Inf of the data is the true extreme
+        full = self.sum((self.weight > 0).astype(data.dtype)) > 0
+        return jnp.where(full.reshape((-1,) + (1,) * (out.ndim - 1)), out, 0).astype(data.dtype)
 
     def softmax(self, logits):
         """Softmax of ``logits [num_elements, ...]`` within each set; padding gets 0."""
         present = self.present(logits.ndim)
         top = jax.lax.stop_gradient(self.extreme(logits, largest=True))
         shifted = jnp.where(present, logits - self.gather(top), 0)
+        # under jit XLA may compute the logits and their max in fusions whose roundings differ
+        # by an ulp; at |logits| ~ 1e30 that ulp overflows exp (NaN where NumPy and PyTorch are
+        # finite). A shift within a few ulps of the max is rounding noise: it is 0.
+        noise = 8 * jnp.finfo(logits.dtype).eps * jax.lax.stop_gradient(jnp.abs(self.gather(top)))
+        rounded = jnp.where(jnp.abs(shifted) <= noise, 0, jnp.minimum(shifted, 0))
+        shifted = shifted + jax.lax.stop_gradient(rounded - shifted)  # gradient unchanged
         e = jnp.where(present, jnp.exp(shifted), 0)
         return e / jnp.maximum(self.gather(self.sum(e)), jnp.finfo(e.dtype).tiny)
 
@@ -102,21 +110,63 @@ def index_from_ptr(ptr):
     The output length is ``ptr[-1]``, so ``ptr`` must be concrete (not traced); under ``jit``
     pass ``ptr`` to the ops themselves, which know ``num_elements`` from ``x``.
     """
+    op = "index_from_ptr"
     ptr = jnp.asarray(ptr)
+    V.check_ptr(op, ptr)
     if not is_concrete(ptr):
-        V.fail("index_from_ptr", "ptr", "is traced", "a concrete array (its last value is "
+        V.fail(op, "ptr", "is traced", "a concrete array (its last value is "
                "the output length); under jit pass ptr to the op itself", TypeError)
-    return _ptr_index(ptr, int(ptr[-1]))
+    host = np.asarray(ptr)
+    V.check_ptr_values(op, int(host[0]), int(host[-1]), bool(np.all(np.diff(host) >= 0)),
+                       int(host[-1]))
+    return _ptr_index(ptr, int(host[-1]))
+
+
+def _traced_checks(op, x, mask, index, ptr, num_sets):
+    """The value checks of :func:`as_segments` on traced arrays (checkify; opt-in)."""
+    if not jit_checks_on():
+        return
+    finite = jnp.isfinite(x).all(-1)
+    if mask is not None:
+        finite = finite | ~mask
+    traced_check(finite.all(), f"{op}: argument 'x' contains NaN or Inf; expected finite "
+                 "values (padding excluded)")
+    if index is not None and index.shape[0]:
+        traced_check((index.min() >= 0) & (index.max() < num_sets),
+                     f"{op}: argument 'index' has values outside [0, {num_sets}); expected "
+                     f"values in [0, num_sets) = [0, {num_sets})")
+    if ptr is not None:
+        traced_check((ptr[0] == 0) & (ptr[-1] == x.shape[0]) & jnp.all(ptr[1:] >= ptr[:-1]),
+                     f"{op}: argument 'ptr' is not a non-decreasing ptr from 0 to "
+                     f"num_elements = {x.shape[0]}; expected one")
+
+
+def _check_public(op, data, index, num_sets, weight=None):
+    """The public segment functions' checks: shapes and dtypes always, ``index``'s range on
+    the host when concrete (with checkify under :func:`setwise.jax_backend.checked`)."""
+    num_sets = V.check_segment_args(op, data, index, num_sets, weight)
+    if index.shape[0]:
+        if is_concrete(index):
+            host = np.asarray(index)
+            V.check_index_values(op, "index", int(host.min()), int(host.max()), num_sets)
+        else:
+            traced_check((index.min() >= 0) & (index.max() < num_sets),
+                         f"{op}: argument 'index' has values outside [0, {num_sets}); expected "
+                         f"values in [0, num_sets) = [0, {num_sets})")
+    return num_sets
 
 
 def as_segments(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Segments:
     """Validate a batch of sets in either form and return it as :class:`Segments`.
 
-    Shapes and dtypes are always checked; values (finite, index range, ptr) only when the
-    arrays are concrete, on the host (no compilation per shape for a check).
+    Shapes and dtypes are always checked; values (finite, index range, ptr) when the arrays
+    are concrete, on the host (no compilation per shape for a check), and under ``jit`` only
+    inside :func:`setwise.jax_backend.checked` (``jax.experimental.checkify``).
     """
     x, mask, index, ptr = as_jax(x), as_jax(mask), as_jax(index), as_jax(ptr)
     layout = V.check_sets(op, x, mask, index, ptr, num_sets)
+    if not is_concrete(x, mask, index, ptr):
+        _traced_checks(op, x, mask, index, ptr, layout.num_sets)
     if layout.dense:
         if is_concrete(x, mask):
             host = np.asarray(x)
@@ -195,7 +245,9 @@ def segment_sum(data, index, num_sets):
 
     See :func:`setwise.reference.segment_sum`; ``num_sets`` is static under ``jit``.
     """
-    return _segment_sum(jnp.asarray(data), jnp.asarray(index), num_sets)
+    data, index = jnp.asarray(data), jnp.asarray(index)
+    num_sets = _check_public("segment_sum", data, index, num_sets)
+    return _segment_sum(data, index, num_sets)
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -215,14 +267,16 @@ def _segment_reduce(data, index, weight, *, num_sets, reduction):
 
 def segment_max(data, index, num_sets, weight=None):
     """Max of present elements per set; empty sets give 0."""
-    return _segment_reduce(jnp.asarray(data), jnp.asarray(index), as_jax(weight),
-                           num_sets=num_sets, reduction="max")
+    data, index, weight = jnp.asarray(data), jnp.asarray(index), as_jax(weight)
+    num_sets = _check_public("segment_max", data, index, num_sets, weight)
+    return _segment_reduce(data, index, weight, num_sets=num_sets, reduction="max")
 
 
 def segment_min(data, index, num_sets, weight=None):
     """Min of present elements per set; empty sets give 0."""
-    return _segment_reduce(jnp.asarray(data), jnp.asarray(index), as_jax(weight),
-                           num_sets=num_sets, reduction="min")
+    data, index, weight = jnp.asarray(data), jnp.asarray(index), as_jax(weight)
+    num_sets = _check_public("segment_min", data, index, num_sets, weight)
+    return _segment_reduce(data, index, weight, num_sets=num_sets, reduction="min")
 
 
 def segment_softmax(logits, index, num_sets, weight=None):
@@ -230,8 +284,9 @@ def segment_softmax(logits, index, num_sets, weight=None):
 
     See :func:`setwise.reference.segment_softmax`.
     """
-    return _segment_reduce(jnp.asarray(logits), jnp.asarray(index), as_jax(weight),
-                           num_sets=num_sets, reduction="softmax")
+    logits, index, weight = jnp.asarray(logits), jnp.asarray(index), as_jax(weight)
+    num_sets = _check_public("segment_softmax", logits, index, num_sets, weight)
+    return _segment_reduce(logits, index, weight, num_sets=num_sets, reduction="softmax")
 
 
 def to_dense(x, index, num_sets, max_size=None):
@@ -239,14 +294,21 @@ def to_dense(x, index, num_sets, max_size=None):
 
     Elements keep their order within each set. ``max_size=None`` reads the largest set size
     from ``index``, which must then be concrete; give ``max_size`` under ``jit`` (elements
-    beyond it are dropped).
+    beyond it are dropped there; eagerly a ``max_size`` below the largest set is refused).
     """
+    op = "to_dense"
     x, index = jnp.asarray(x), jnp.asarray(index)
-    if max_size is None:
-        if not is_concrete(index):
-            V.fail("to_dense", "max_size", "is None with a traced index",
-                   "an int under jit (the padded set size)", TypeError)
-        max_size = int(np.bincount(np.asarray(index), minlength=num_sets).max(initial=0))
+    num_sets = _check_public(op, x, index, num_sets)
+    if max_size is not None:
+        max_size = V.check_positive_int(op, "max_size", max_size, minimum=0)
+    if is_concrete(index):
+        size = int(np.bincount(np.asarray(index), minlength=num_sets).max(initial=0))
+        if max_size is not None and max_size < size:
+            V.fail(op, "max_size", f"is {max_size}", f">= the largest set's size {size}")
+        max_size = size if max_size is None else max_size
+    elif max_size is None:
+        V.fail(op, "max_size", "is None with a traced index",
+               "an int under jit (the padded set size)", TypeError)
     return _to_dense(x, index, num_sets, max_size)
 
 

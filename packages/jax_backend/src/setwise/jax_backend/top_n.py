@@ -39,13 +39,16 @@ def creation_sizes(op, z, n, max_n, limit, limit_name):
         if max_n is None:
             V.fail(op, "max_n", "is None with a traced n", "an int (the padded set size) "
                    "under jit", TypeError)
+        max_n = V.check_positive_int(op, "max_n", max_n, minimum=0)
         return sizes, max_n, jnp.arange(max_n)[None, :] < sizes[:, None]
     host = np.asarray(n)
     host = np.broadcast_to(host, (z.shape[0],)) if host.ndim == 0 else host
     if host.ndim != 1 or (host.size and not np.issubdtype(host.dtype, np.integer)):
         V.fail(op, "n", f"is {n!r}", "an int or an int array [num_sets]", TypeError)
+    if max_n is not None:
+        max_n = V.check_positive_int(op, "max_n", max_n, minimum=0)
     V.check_set_sizes(op, host.tolist(), z.shape[0], limit, limit_name, max_n)
-    max_n = int(host.max(initial=0)) if max_n is None else int(max_n)
+    max_n = int(host.max(initial=0)) if max_n is None else max_n
     return jnp.asarray(host), max_n, jnp.asarray(np.arange(max_n)[None, :] < host[:, None])
 
 
@@ -78,11 +81,8 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "top_n_creation"
     z, n = as_jax(z), n if isinstance(n, int) else as_jax(n)
-    for name in ("angles", "points", "w1", "w2", "w3", "w4", "angle_mlp_0_w"):
-        V.check_param(op, params, name)
-    num_points = params["angles"].shape[0]
+    num_points = ref.check_top_n_params(op, params, z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n0 (reference points)")
-    V.check_last_dim(op, "z", z.shape, params["w3"].shape[0], "params['w3'] rows (latent_dim)")
     return _top_n(cast_params(params, z.dtype), z, mask)
 
 

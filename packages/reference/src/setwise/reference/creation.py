@@ -43,13 +43,43 @@ def first_n_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "first_n_creation"
     z = np.asarray(z)
-    V.check_param(op, params, "points")
-    V.check_param(op, params, "z_w")
-    _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
-    V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
+    num_points = check_first_n_params(op, params, z)
+    _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     points = pad_rows(params["points"], max_n)
     x = points[None, :max_n] + (z @ params["z_w"])[:, None]
     return np.where(mask[..., None], x, 0).astype(z.dtype), mask
+
+
+def _check_latent(op, params, z, name):
+    V.check_rank(op, "z", z.shape, (2,), "z [num_sets, latent_dim]")
+    V.check_params(op, params, {name: (None, None)})
+    rows = V._shape_dtype(params[name])[0][0]
+    if z.shape[1] != rows:
+        V.fail(op, "z", f"has latent_dim {z.shape[1]}", f"{rows}, the rows of params['{name}']")
+
+
+def check_first_n_params(op, params, z):
+    """First-n's ``points [n_max, c]`` and ``z_w [latent_dim, c]`` for ``z``; returns n_max.
+    Shared by every backend."""
+    _check_latent(op, params, z, "z_w")
+    V.check_params(op, params, {"points": (None, None)})
+    n_max, out = V._shape_dtype(params["points"])[0]
+    V.check_params(op, params, {"points": (n_max, out), "z_w": (z.shape[1], out)})
+    return n_max
+
+
+def check_mlp_params(op, params, z):
+    """MLP creation's layers from ``latent_dim``, ``mlp_out_w [h, n_max, c]`` and ``mlp_out_b
+    [n_max, c]``; returns n_max. Shared by every backend."""
+    V.check_rank(op, "z", z.shape, (2,), "z [num_sets, latent_dim]")
+    V.check_params(op, params, {"mlp_out_w": (None, None, None)})
+    spec, width = V.mlp_spec(params, "mlp", z.shape[1], op) if "mlp_0_w" in params else ({}, None)
+    if spec:
+        _check_latent(op, params, z, "mlp_0_w")
+    h, n_max, out = V._shape_dtype(params["mlp_out_w"])[0]
+    V.check_params(op, params, {**spec, "mlp_out_w": (width if spec else z.shape[1], n_max, out),
+                                "mlp_out_b": (n_max, out)})
+    return n_max
 
 
 def init_iid_creation(rng, latent_dim, out_dim, num_points=None, *, noise_dim=None,
@@ -65,11 +95,14 @@ def init_iid_creation(rng, latent_dim, out_dim, num_points=None, *, noise_dim=No
     return params
 
 
-def check_iid_args(op, params, rng, rng_kinds="a numpy.random.Generator or int seed"):
-    """i.i.d. creation's ``noise_w`` and ``z_w``, and an ``rng`` (``rng_kinds``: what the
-    backend accepts). Shared by every backend."""
-    V.check_param(op, params, "noise_w")
-    V.check_param(op, params, "z_w")
+def check_iid_args(op, params, rng, rng_kinds="a numpy.random.Generator or int seed", z=None):
+    """i.i.d. creation's ``noise_w [k, c]`` and ``z_w [latent_dim, c]`` (for ``z``), and an
+    ``rng`` (``rng_kinds``: what the backend accepts). Shared by every backend."""
+    V.check_params(op, params, {"noise_w": (None, None), "z_w": (None, None)})
+    if z is not None:
+        _check_latent(op, params, z, "z_w")
+    out = V._shape_dtype(params["z_w"])[0][1]
+    V.check_params(op, params, {"noise_w": (None, out), "z_w": (None, out)})
     if rng is None:
         V.fail(op, "rng", "is None", f"{rng_kinds} (i.i.d. creation samples noise)")
 
@@ -81,7 +114,7 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z = np.asarray(z)
-    check_iid_args(op, params, rng)
+    check_iid_args(op, params, rng, z=z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
     noise = nn.as_rng(rng).standard_normal((z.shape[0], max_n, params["noise_w"].shape[0]))
     x = noise.astype(z.dtype) @ params["noise_w"] + (z @ params["z_w"])[:, None]
@@ -105,8 +138,7 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     """MLP creation: ``reshape(MLP(z), [n_max, out_dim])[:n]`` (no extrapolation past n_max)."""
     op = "mlp_creation"
     z = np.asarray(z)
-    V.check_param(op, params, "mlp_out_w")
-    num_points = params["mlp_out_w"].shape[1]
+    num_points = check_mlp_params(op, params, z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     h = z
     for i in range(nn.mlp_depth(params, "mlp")):

@@ -49,11 +49,16 @@ class EAInfo(NamedTuple):
         aux_loss: ``[num_sets]`` eq. 5, ``(1/T) sum_t ||g_t||_2^2``.
         grad_max_norm: ``[num_sets]`` ``max_d |g_T,d|`` of the last gradient computed (Fig. 5).
         active_steps: ``[num_sets]`` number of steps whose update was applied (gtol mask).
+        diverged: ``[num_sets]`` bool, True where the inner descent left the floating range
+            (``y`` holds NaN or Inf: the step size is too large for the potential's
+            curvature, or the inputs overflow the dtype). Every backend sets it; no error is
+            raised, so a training loop can skip or log such a batch.
     """
 
     aux_loss: object
     grad_max_norm: object
     active_steps: object
+    diverged: object = None
 
 
 def init_equilibrium_aggregation(rng, in_dim, out_dim, *, potential="residual",
@@ -111,32 +116,93 @@ def energy_scale(set_size, scaled=True):
     return np.log2(set_size + 1) / (set_size + SCALE_EPS)
 
 
-def check_ea_args(op, params, seg, potential, y=None):
-    """Validate EA parameters (and ``y``) for ``potential``; return the natural ``out_dim``
-    (``None`` for ``power_sum``, whose size the caller gives). Shared by every backend."""
-    V.check_choice(op, "potential", potential, POTENTIALS)
+EA_SCALARS = ("step_size_raw", "momentum_raw", "reg_weight_raw")
+
+
+def ea_param_spec(params, potential, dim, out_dim=None, solver=True):
+    """The shapes every EA parameter must have for elements of size ``dim`` (see
+    :func:`setwise.reference.validation.check_params`)."""
+    spec = {}
     if potential == "residual":
-        V.check_param(op, params, "potential_0_w")
-        in_width = params["potential_0_w"].shape[0]
-        out_dim = in_width - seg.x.shape[1]
-        if out_dim < 1:
-            V.fail(op, "x", f"has dim {seg.x.shape[1]}",
+        width = None if out_dim is None else dim + out_dim
+        depth, layer = 0, {}
+        while f"potential_{depth}_w" in params:
+            layer[depth] = V._shape_dtype(params[f"potential_{depth}_w"])[0]
+            depth += 1
+        spec["potential_0_w"] = (width, None)
+        for i in range(depth):
+            out = layer[i][-1] if len(layer[i]) == 2 else None
+            spec[f"potential_{i}_w"] = (width, out)
+            spec[f"potential_{i}_b"] = (out,)
+            if i < depth - 1:
+                spec[f"potential_{i}_ln_scale"] = (out,)
+                spec[f"potential_{i}_ln_offset"] = (out,)
+            if width is None or out != width or f"potential_{i}_proj_w" in params:
+                spec[f"potential_{i}_proj_w"] = (width, out)
+                spec[f"potential_{i}_proj_b"] = (out,)
+            width = out
+        later = sorted(int(k.split("_")[1]) for k in params if k.startswith("potential_")
+                       and k.endswith("_w") and k.split("_")[1].isdigit())
+        if later and later[-1] >= depth:
+            spec[f"potential_{depth}_w"] = (width, None)
+    elif potential == "attention":
+        spec["potential_query"] = (dim,)
+    if solver:
+        spec.update(step_size_raw=(), momentum_raw=())
+    spec["reg_weight_raw"] = ()
+    return spec
+
+
+def check_ea_args(op, params, seg, potential, y=None, out_dim=None, solver=False):
+    """Validate EA parameters (the whole mapping: names, shapes, dtypes), ``x``'s width and
+    ``y`` for ``potential``; return the natural ``out_dim`` (``None`` for ``power_sum``, whose
+    size the caller gives). Shared by every backend.
+
+    The residual potential's parameters fix only ``dim + out_dim`` (the width of its first
+    layer), so ``x``'s width is checked against them only when ``out_dim`` is known: given as
+    an argument, or through ``y`` (every module passes it).
+    """
+    V.check_choice(op, "potential", potential, POTENTIALS)
+    dim = seg.x.shape[1]
+    if out_dim is None and y is not None and len(y.shape) == 2:
+        out_dim = y.shape[1]
+    if potential == "residual":
+        V.check_params(op, params, {"potential_0_w": (None, None)})
+        in_width = V._shape_dtype(params["potential_0_w"])[0][0]
+        natural = in_width - dim
+        if out_dim is not None and natural != out_dim:
+            V.fail(op, "x", f"has dim {dim}", f"{in_width - out_dim} = the residual potential's "
+                   f"input width {in_width} - out_dim {out_dim}")
+        if natural < 1:
+            V.fail(op, "x", f"has dim {dim}",
                    f"less than the potential's input width {in_width} (= dim + out_dim)")
     elif potential == "attention":
-        V.check_param(op, params, "potential_query", (seg.x.shape[1],))
-        out_dim = seg.x.shape[1] + 1
+        V.check_params(op, params, {"potential_query": (None,)})
+        query = V._shape_dtype(params["potential_query"])[0][0]
+        if dim != query:
+            V.fail(op, "x", f"has dim {dim}", f"{query}, the size of params['potential_query']")
+        natural = dim + 1
     elif potential == "power_sum":
-        out_dim = None if y is None else y.shape[-1]
+        natural = None if y is None else y.shape[-1]
     else:
-        out_dim = seg.x.shape[1]
+        natural = dim
+    V.check_params(op, params, ea_param_spec(params, potential, dim, natural, solver),
+                   optional=("reg_weight_raw",))
     if y is not None:
         V.check_rank(op, "y", y.shape, (2,), "y [num_sets, out_dim]")
-        if y.shape[0] != seg.num_sets or (out_dim is not None and y.shape[1] != out_dim):
+        if y.shape[0] != seg.num_sets or (natural is not None and y.shape[1] != natural):
             V.fail(op, "y", f"has shape {tuple(y.shape)}", f"[num_sets, out_dim] = "
-                   f"[{seg.num_sets}, {out_dim}]")
-        if (need := potential_out_dim_ok(potential, seg.x.shape[1], y.shape[1])) is not None:
+                   f"[{seg.num_sets}, {natural}]")
+        if (need := potential_out_dim_ok(potential, dim, y.shape[1])) is not None:
             V.fail(op, "y", f"has out_dim {y.shape[1]}", need)
-    return out_dim
+    return natural
+
+
+def check_ea_scalars(op, finite: dict):
+    """``finite``: for each of :data:`EA_SCALARS` present, whether its value is finite (a NaN
+    ``step_size_raw`` would silently turn every output into NaN)."""
+    for name, ok in finite.items():
+        V.check_finite(op, f"params['{name}']", bool(ok))
 
 
 def _reg_weight(params, dtype):
@@ -187,19 +253,20 @@ def energy_grad_y(params, x, y, mask=None, *, index=None, ptr=None, num_sets=Non
 
 def check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps):
     """Validation of the solver's configuration, shared by every backend."""
-    V.check_positive_int(op, "num_steps", num_steps)
+    num_steps = V.check_positive_int(op, "num_steps", num_steps, minimum=0)
     if not gtol >= 0:
         V.fail(op, "gtol", f"is {gtol!r}", "a value >= 0")
     if clip is not None and not clip > 0:
         V.fail(op, "clip", f"is {clip!r}", "None or a positive value")
     V.check_choice(op, "grad_mode", grad_mode, GRAD_MODES)
     if grad_mode == "truncated":
-        V.check_positive_int(op, "truncate_steps", truncate_steps)
+        truncate_steps = V.check_positive_int(op, "truncate_steps", truncate_steps)
         if truncate_steps > num_steps:
             V.fail(op, "truncate_steps", f"is {truncate_steps}", f"<= num_steps = {num_steps}")
     elif truncate_steps is not None:
         V.fail(op, "truncate_steps", f"is {truncate_steps!r}", "None unless grad_mode="
                "'truncated'")
+    return num_steps, truncate_steps
 
 
 def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_sets=None,
@@ -219,11 +286,14 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
         ptr: ``[num_sets + 1]`` CSR offsets (elements sorted by set), instead of ``index``.
         num_sets: number of sets (required with ``index``).
         potential: one of :data:`POTENTIALS`.
-        num_steps: ``T`` (paper: 5 median, 10 Omniglot, 15 MOLPCBA).
+        num_steps: ``T`` (paper: 5 median, 10 Omniglot, 15 MOLPCBA); 0 returns ``y0 = 0``
+            (PyG's ``grad_iter=0``).
         scaled: eq. 13 scaling ``s(N)`` (default) or the plain energy of eq. 3.
         gtol: a set's update is skipped at a step where ``max_d |g_d| < gtol``.
         clip: if given, ``y`` is clipped to ``[-clip, clip]`` after every step.
-        out_dim: aggregate size; only needed for ``power_sum`` (others know it).
+        out_dim: aggregate size; needed for ``power_sum``; for the others optional, and when
+            given ``x``'s width is checked against the parameters with it (the residual
+            potential's parameters alone fix only ``dim + out_dim``).
         grad_mode: ``unrolled``, ``implicit`` or ``truncated``: how backends differentiate;
             the values are the same in every mode (the reference computes values only).
         truncate_steps: with ``grad_mode='truncated'``, the number of last steps to
@@ -236,6 +306,11 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     Invariant to permuting the elements of a set, to padding, and to the other sets in the
     batch (nothing is averaged over the batch). Empty sets give ``y = 0``.
 
+    Checked before any arithmetic, on every backend: the layout of ``x`` and its values
+    (finite, index range), the whole ``params`` mapping (names, shapes, float dtypes, finite
+    scalars ``step_size_raw`` / ``momentum_raw`` / ``reg_weight_raw``) and ``x``'s width
+    against it. A descent that diverges is not an error: ``EAInfo.diverged`` flags its sets.
+
     Notes:
         The potential's output is the mean of squares over the last layer (Listing 1; the text
         says sum). ``grad_max_norm`` is that of the last gradient the solver computed, at the
@@ -245,14 +320,14 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     """
     op = "equilibrium_aggregation"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps)
-    natural = check_ea_args(op, params, seg, potential)
-    V.check_param(op, params, "step_size_raw", ())
-    V.check_param(op, params, "momentum_raw", ())
+    num_steps, truncate_steps = check_solver_args(op, num_steps, gtol, clip, grad_mode,
+                                                  truncate_steps)
+    natural = check_ea_args(op, params, seg, potential, out_dim=out_dim, solver=True)
+    check_ea_scalars(op, {k: np.isfinite(params[k]).all() for k in EA_SCALARS if k in params})
     if natural is None:
         if out_dim is None:
             V.fail(op, "out_dim", "is None", "the aggregate size for the power_sum potential")
-        V.check_positive_int(op, "out_dim", out_dim)
+        out_dim = V.check_positive_int(op, "out_dim", out_dim)
         if (need := potential_out_dim_ok(potential, seg.x.shape[1], out_dim)) is not None:
             V.fail(op, "out_dim", f"is {out_dim}", need)
     elif out_dim is not None and out_dim != natural:
@@ -268,17 +343,20 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     v = np.zeros_like(y)
     aux = np.zeros(seg.num_sets, dtype)
     active_steps = np.zeros(seg.num_sets, np.int64)
-    for _ in range(num_steps):
-        g = _energy_grad(params, seg, y + mu * v, sizes, scale, lam, potential)
-        g_max = np.abs(g).max(-1) if out_dim else np.zeros(seg.num_sets, dtype)
-        active = g_max >= gtol
-        v = mu * v - alpha * g
-        y = y + active[:, None] * v
-        if clip is not None:
-            y = np.clip(y, -clip, clip)
-        aux += (g**2).sum(-1)
-        active_steps += active
+    g_max = np.zeros(seg.num_sets, dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergence is flagged in EAInfo
+        for _ in range(num_steps):
+            g = _energy_grad(params, seg, y + mu * v, sizes, scale, lam, potential)
+            g_max = np.abs(g).max(-1) if out_dim else np.zeros(seg.num_sets, dtype)
+            active = g_max >= gtol
+            v = mu * v - alpha * g
+            y = y + active[:, None] * v
+            if clip is not None:
+                y = np.clip(y, -clip, clip)
+            aux += (g**2).sum(-1)
+            active_steps += active
     y = y.astype(dtype)
     if not return_info:
         return y
-    return y, EAInfo((aux / num_steps).astype(dtype), g_max.astype(dtype), active_steps)
+    return y, EAInfo((aux / max(num_steps, 1)).astype(dtype), g_max.astype(dtype), active_steps,
+                     ~np.isfinite(y).all(-1))

@@ -28,9 +28,20 @@ def check_pair(op, x, y, x_mask, y_mask):
     return np.where(xm[..., None], x, 0), np.where(ym[..., None], y, 0), xm, ym
 
 
+def check_costs(op, finite: bool, dtype):
+    """The squared distances of present pairs must fit ``dtype`` (coordinates of 1e20 in
+    float32 overflow to Inf, and Sinkhorn would return NaN). Shared by every backend."""
+    if not finite:
+        V.fail(op, "x", f"and 'y' have squared distances that overflow {V.dtype_name(dtype)}",
+               "coordinates whose squared distances are finite in the input dtype (rescale the "
+               "sets, or use float64)")
+
+
 def pairwise_sq_dist(x, y):
-    """``[num_sets, n, m]`` squared Euclidean distances, by explicit differences."""
-    return ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
+    """``[num_sets, n, m]`` squared Euclidean distances, by explicit differences (an overflow is
+    reported by :func:`check_costs`, not warned about)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
 
 
 def chamfer_loss(x, y, x_mask=None, y_mask=None, *, variant="sum"):
@@ -48,6 +59,7 @@ def chamfer_loss(x, y, x_mask=None, y_mask=None, *, variant="sum"):
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     d = pairwise_sq_dist(x, y)
     pair = xm[:, :, None] & ym[:, None, :]
+    check_costs(op, bool(np.isfinite(d[pair]).all()), x.dtype)
     big = np.where(pair, d, np.inf)
     to_y = np.where(xm & ym.any(1, keepdims=True), big.min(2, initial=np.inf), 0).sum(1)
     to_x = np.where(ym & xm.any(1, keepdims=True), big.min(1, initial=np.inf), 0).sum(1)
@@ -64,7 +76,9 @@ def hungarian_matching(x, y, x_mask=None, y_mask=None):
     op = "hungarian_matching"
     x, y = np.asarray(x), np.asarray(y)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
-    return match_costs(pairwise_sq_dist(x, y), xm, ym)
+    d = pairwise_sq_dist(x, y)
+    check_costs(op, bool(np.isfinite(d[xm[:, :, None] & ym[:, None, :]]).all()), x.dtype)
+    return match_costs(d, xm, ym)
 
 
 def match_costs(cost, xm, ym):
@@ -90,6 +104,7 @@ def hungarian_loss(x, y, x_mask=None, y_mask=None):
     x, y = np.asarray(x), np.asarray(y)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     d = pairwise_sq_dist(x, y)
+    check_costs(op, bool(np.isfinite(d[xm[:, :, None] & ym[:, None, :]]).all()), x.dtype)
     match = match_costs(d, xm, ym)
     got = np.take_along_axis(d, np.maximum(match, 0)[..., None], 2)[..., 0]
     return np.where(match >= 0, got, 0).sum(1).astype(x.dtype)
@@ -113,9 +128,10 @@ def sinkhorn_loss(x, y, x_mask=None, y_mask=None, *, epsilon=1e-2, num_iters=200
     x, y = np.asarray(x), np.asarray(y)
     if not epsilon > 0:
         V.fail(op, "epsilon", f"is {epsilon!r}", "a positive value")
-    V.check_positive_int(op, "num_iters", num_iters)
+    num_iters = V.check_positive_int(op, "num_iters", num_iters)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
     cost = pairwise_sq_dist(x, y)
+    check_costs(op, bool(np.isfinite(cost[xm[:, :, None] & ym[:, None, :]]).all()), x.dtype)
     nx, ny = xm.sum(1, keepdims=True), ym.sum(1, keepdims=True)
     with np.errstate(divide="ignore"):
         log_a = np.where(xm, 0.0, -np.inf)

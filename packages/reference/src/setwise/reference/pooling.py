@@ -83,9 +83,7 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     """
     op = "attention_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    for name in ("key_w", "value_w", "query"):
-        V.check_param(op, params, name)
-    V.check_last_dim(op, "x", seg.x.shape, params["key_w"].shape[0], "params['key_w'] rows")
+    check_attention_args(op, params, seg.x.shape[1])
     heads, width = params["query"].shape
     k = (seg.x @ params["key_w"] + params["key_b"]).reshape(-1, heads, width)
     v = (seg.x @ params["value_w"] + params["value_b"]).reshape(-1, heads, width)
@@ -95,9 +93,35 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
                        seg.num_sets)
 
 
+def check_attention_args(op, params, dim):
+    """The whole attention-pooling mapping for elements of size ``dim``: ``key_w [dim, D]``,
+    ``key_b [D]``, ``value_w [dim, D]``, ``value_b [D]``, ``query [H, D / H]``. Shared by
+    every backend."""
+    V.check_params(op, params, {"key_w": (None, None), "query": (None, None)})
+    in_dim, out = V._shape_dtype(params["key_w"])[0]
+    heads, width = V._shape_dtype(params["query"])[0]
+    if dim != in_dim:
+        V.fail(op, "x", f"has dim {dim}", f"{in_dim}, the rows of params['key_w']")
+    if heads * width != out:
+        V.fail(op, "params['query']", f"has shape {(heads, width)}",
+               f"[num_heads, out_dim / num_heads] with num_heads * width = {out} (key_w's "
+               "columns)")
+    V.check_params(op, params, {"key_w": (dim, out), "key_b": (out,), "value_w": (dim, out),
+                                "value_b": (out,), "query": (heads, width)})
+
+
 def pna_delta(set_sizes):
-    """PNA's ``delta``: the mean of ``log(N + 1)`` over the training sets' sizes."""
-    return float(np.mean(np.log(np.asarray(set_sizes, dtype=np.float64) + 1)))
+    """PNA's ``delta``: the mean of ``log(N + 1)`` over the training sets' sizes.
+
+    Refuses an empty list and negative or non-finite sizes (they would give NaN).
+    """
+    sizes = np.asarray(set_sizes, dtype=np.float64).reshape(-1)
+    if sizes.size == 0:
+        V.fail("pna_delta", "set_sizes", "is empty", "the sizes of at least one training set")
+    if not (np.isfinite(sizes).all() and sizes.min() >= 0):
+        V.fail("pna_delta", "set_sizes", f"has values in [{sizes.min()}, {sizes.max()}]",
+               "finite sizes >= 0")
+    return float(np.mean(np.log(sizes + 1)))
 
 
 def init_pna_pool(rng, in_dim, out_dim, *, dtype="float32"):
@@ -111,8 +135,9 @@ def init_pna_pool(rng, in_dim, out_dim, *, dtype="float32"):
 def check_pna_args(op, params, dim, delta):
     """PNA's ``weight [12 * dim, out]`` and ``bias [out]``, and ``delta > 0`` (a traced,
     non-numeric ``delta`` is left unchecked). Shared by every backend."""
-    V.check_param(op, params, "bias")
-    V.check_param(op, params, "weight", (12 * dim, params["bias"].shape[0]))
+    V.check_params(op, params, {"bias": (None,), "weight": (None, None)})
+    V.check_params(op, params, {"bias": (None,),
+                                "weight": (12 * dim, V._shape_dtype(params["bias"])[0][0])})
     if isinstance(delta, numbers.Real) and not delta > 0:
         V.fail(op, "delta", f"is {delta!r}", "a positive value (mean log(N + 1) of training sets)")
 

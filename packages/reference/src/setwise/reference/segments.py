@@ -41,7 +41,11 @@ def index_from_ptr(ptr):
     >>> index_from_ptr(np.array([0, 2, 2, 3])).tolist()
     [0, 0, 2]
     """
+    op = "index_from_ptr"
     ptr = np.asarray(ptr)
+    V.check_ptr(op, ptr)
+    V.check_ptr_values(op, int(ptr[0]), int(ptr[-1]), bool(np.all(np.diff(ptr) >= 0)),
+                       int(ptr[-1]))
     return np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
 
 
@@ -62,7 +66,7 @@ def as_segments(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> S
     if ptr is not None:
         V.check_ptr_values(op, int(ptr[0]), int(ptr[-1]), bool(np.all(np.diff(ptr) >= 0)),
                            x.shape[0])
-        index = index_from_ptr(ptr)
+        index = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
     if index.size:
         V.check_index_values(op, "index", int(index.min()), int(index.max()), layout.num_sets)
     V.check_finite(op, "x", bool(np.isfinite(x).all()))
@@ -77,28 +81,43 @@ def segment_sum(data, index, num_sets):
     >>> segment_sum(np.array([1., 2., 3.]), np.array([0, 0, 2]), 3).tolist()
     [3.0, 0.0, 3.0]
     """
-    data = np.asarray(data)
+    data, index = np.asarray(data), np.asarray(index)
+    num_sets = _check_segments("segment_sum", data, index, num_sets)
     out = np.zeros((num_sets,) + data.shape[1:], dtype=data.dtype)
-    np.add.at(out, np.asarray(index), data)
+    np.add.at(out, index, data)
     return out
+
+
+def _check_segments(op, data, index, num_sets, weight=None):
+    """The public segment functions' checks (shapes, dtypes, index range); returns num_sets."""
+    num_sets = V.check_segment_args(op, data, index, num_sets, weight)
+    if index.size:
+        V.check_index_values(op, "index", int(index.min()), int(index.max()), num_sets)
+    return num_sets
 
 
 def segment_max(data, index, num_sets, weight=None):
     """Max of present elements per set; empty sets give 0."""
-    return _segment_extreme(np.maximum, -np.inf, data, index, num_sets, weight)
+    return _segment_extreme("segment_max", np.maximum, -np.inf, data, index, num_sets, weight)
 
 
 def segment_min(data, index, num_sets, weight=None):
     """Min of present elements per set; empty sets give 0."""
-    return _segment_extreme(np.minimum, np.inf, data, index, num_sets, weight)
+    return _segment_extreme("segment_min", np.minimum, np.inf, data, index, num_sets, weight)
 
 
-def _segment_extreme(ufunc, start, data, index, num_sets, weight):
-    data = np.asarray(data)
-    present = np.ones(data.shape[0], bool) if weight is None else np.asarray(weight) > 0
+def _segment_extreme(op, ufunc, start, data, index, num_sets, weight):
+    """The extreme of each set's present elements; 0 for an empty set. NaN and Inf in the
+    data come out as they are (the true max / min), only empty sets are filled."""
+    data, index = np.asarray(data), np.asarray(index)
+    weight = None if weight is None else np.asarray(weight)
+    num_sets = _check_segments(op, data, index, num_sets, weight)
+    present = np.ones(data.shape[0], bool) if weight is None else weight > 0
     out = np.full((num_sets,) + data.shape[1:], start, dtype=data.dtype)
-    ufunc.at(out, np.asarray(index)[present], data[present])
-    return np.where(np.isfinite(out), out, 0).astype(data.dtype)
+    index = index[present]
+    ufunc.at(out, index, data[present])
+    empty = np.bincount(index, minlength=num_sets)[:num_sets] == 0
+    return np.where(empty.reshape((-1,) + (1,) * (out.ndim - 1)), 0, out).astype(data.dtype)
 
 
 def segment_softmax(logits, index, num_sets, weight=None):
@@ -106,10 +125,13 @@ def segment_softmax(logits, index, num_sets, weight=None):
 
     .. math:: p_i = \\exp(l_i) / \\sum_{j: index_j = index_i} \\exp(l_j)
     """
-    logits = np.asarray(logits)
-    present = np.ones(logits.shape[0], bool) if weight is None else np.asarray(weight) > 0
+    logits, index = np.asarray(logits), np.asarray(index)
+    weight = None if weight is None else np.asarray(weight)
+    num_sets = _check_segments("segment_softmax", logits, index, num_sets, weight)
+    present = np.ones(logits.shape[0], bool) if weight is None else weight > 0
     present = present.reshape((-1,) + (1,) * (logits.ndim - 1))
     top = segment_max(np.where(present, logits, -np.inf), index, num_sets)
+    top = np.where(np.isfinite(top), top, 0)
     e = np.where(present, np.exp(logits - top[index]), 0)
     return e / np.maximum(segment_sum(e, index, num_sets)[index], np.finfo(e.dtype).tiny)
 
@@ -124,9 +146,17 @@ def to_dense(x, index, num_sets, max_size=None):
 
     Elements keep their order within each set.
     """
-    x, index = np.asarray(x), np.asarray(index, dtype=np.int64)
+    op = "to_dense"
+    x, index = np.asarray(x), np.asarray(index)
+    num_sets = _check_segments(op, x, index, num_sets)
+    index = index.astype(np.int64)
     counts = np.bincount(index, minlength=num_sets)
-    size = int(counts.max(initial=0)) if max_size is None else max_size
+    size = int(counts.max(initial=0))
+    if max_size is not None:
+        max_size = V.check_positive_int(op, "max_size", max_size, minimum=0)
+        if max_size < size:
+            V.fail(op, "max_size", f"is {max_size}", f">= the largest set's size {size}")
+        size = max_size
     order = np.argsort(index, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     slot = np.empty_like(index)

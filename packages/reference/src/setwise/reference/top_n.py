@@ -35,8 +35,10 @@ def creation_sizes(op, z, n, max_n, limit, limit_name):
     sizes = np.broadcast_to(np.asarray(n), (z.shape[0],)) if np.ndim(n) == 0 else np.asarray(n)
     if sizes.ndim != 1 or (sizes.size and not np.issubdtype(sizes.dtype, np.integer)):
         V.fail(op, "n", f"is {n!r}", "an int or an int array [num_sets]", TypeError)
+    if max_n is not None:
+        max_n = V.check_positive_int(op, "max_n", max_n, minimum=0)
     V.check_set_sizes(op, sizes.tolist(), z.shape[0], limit, limit_name, max_n)
-    max_n = int(sizes.max(initial=0)) if max_n is None else int(max_n)
+    max_n = int(sizes.max(initial=0)) if max_n is None else max_n
     mask = np.arange(max_n)[None, :] < sizes[:, None]
     return sizes.astype(np.int64), max_n, mask
 
@@ -76,6 +78,26 @@ def init_top_n_creation(rng, latent_dim, out_dim, num_points, *, angle_dim=None,
     params["w3"] = nn.truncated_normal(rng, (latent_dim, out_dim), 1 / np.sqrt(latent_dim), dtype)
     params["w4"] = nn.truncated_normal(rng, (latent_dim, out_dim), 1 / np.sqrt(latent_dim), dtype)
     return params
+
+
+def check_top_n_params(op, params, z):
+    """The whole Top-n mapping for latents ``z [num_sets, latent_dim]`` (names, shapes, float
+    dtypes): the angle MLP from ``latent_dim`` to ``angle_dim``, ``angles [n0, angle_dim]``,
+    ``points [n0, c]``, ``w1``/``w2 [1, c]``, ``w3``/``w4 [latent_dim, c]``. Returns ``n0``.
+    Shared by every backend."""
+    V.check_rank(op, "z", z.shape, (2,), "z [num_sets, latent_dim]")
+    V.check_params(op, params, {"angles": (None, None), "points": (None, None),
+                                "angle_mlp_0_w": (None, None)})
+    latent = z.shape[1]
+    rows = V._shape_dtype(params["angle_mlp_0_w"])[0][0]
+    if rows != latent:
+        V.fail(op, "z", f"has latent_dim {latent}", f"{rows}, the rows of params['angle_mlp_0_w']")
+    mlp, angle_dim = V.mlp_spec(params, "angle_mlp", latent, op)
+    n0, out = V._shape_dtype(params["points"])[0]
+    V.check_params(op, params, {**mlp, "angles": (n0, angle_dim), "points": (n0, out),
+                                "w1": (1, out), "w2": (1, out), "w3": (latent, out),
+                                "w4": (latent, out)})
+    return n0
 
 
 def top_n_scores(params, z):
@@ -122,11 +144,8 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "top_n_creation"
     z = np.asarray(z)
-    for name in ("angles", "points", "w1", "w2", "w3", "w4", "angle_mlp_0_w"):
-        V.check_param(op, params, name)
-    num_points = params["angles"].shape[0]
+    num_points = check_top_n_params(op, params, z)
     sizes, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n0 (reference points)")
-    V.check_last_dim(op, "z", z.shape, params["w3"].shape[0], "params['w3'] rows (latent_dim)")
     scores = top_n_scores(params, z)
     sel = pad_columns(top_n_select(scores, max_n), max_n)
     c = np.take_along_axis(scores, sel, -1)

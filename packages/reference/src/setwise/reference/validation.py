@@ -8,7 +8,8 @@ values, so backends can use them without converting their arrays to NumPy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -59,9 +60,33 @@ def check_choice(op: str, arg: str, value, choices: Sequence):
         fail(op, arg, f"is {value!r}", f"one of {', '.join(map(repr, choices))}")
 
 
-def check_positive_int(op: str, arg: str, value, minimum: int = 1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def as_int(op: str, arg: str, value, exc: type[Exception] = TypeError) -> int:
+    """``value`` as a Python int: an ``int``, a NumPy integer, or a 0-d integer array of any
+    backend (NumPy, torch, JAX; concrete, not traced). ``bool`` and floats are refused."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and (tuple(shape) != () or
+                              dtype_name(getattr(value, "dtype", None)) not in INT_DTYPES):
+        fail(op, arg, f"is an array of shape {tuple(shape)} and dtype "
+             f"{dtype_name(getattr(value, 'dtype', None))}",
+             "an int (Python int, NumPy integer or 0-d integer array)", exc)
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        fail(op, arg, f"is {value!r}", "an int (Python int, NumPy integer or 0-d integer array)",
+             exc)
+    try:
+        return operator.index(value)
+    except Exception:  # a traced JAX value, a meta / fake tensor, ...
+        fail(op, arg, f"is a {type(value).__name__} whose value cannot be read here",
+             "a concrete int (a static argument under jit)", exc)
+
+
+def check_positive_int(op: str, arg: str, value, minimum: int = 1) -> int:
+    """``value`` as a Python int (see :func:`as_int`); ``ValueError`` if it is not an int
+    or is below ``minimum``."""
+    value = as_int(op, arg, value, ValueError) if not isinstance(value, int) or isinstance(
+        value, bool) else value
+    if value < minimum:
         fail(op, arg, f"is {value!r}", f"an int >= {minimum}")
+    return value
 
 
 class SetLayout(NamedTuple):
@@ -100,6 +125,8 @@ def check_sets(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Se
             if tuple(mask.shape) != (b, n):
                 fail(op, "mask", f"has shape {tuple(mask.shape)}",
                      f"[num_sets, max_size] = {(b, n)} to match x {tuple(x.shape)}")
+        if num_sets is not None:
+            num_sets = check_positive_int(op, "num_sets", num_sets, minimum=0)
         if num_sets is not None and num_sets != b:
             fail(op, "num_sets", f"is {num_sets}", f"{b}, the first dimension of a dense x")
         return SetLayout(True, b, n, d)
@@ -121,6 +148,7 @@ def check_sets(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Se
             if num_sets is None:
                 fail(op, "num_sets", "is missing", "an int: the number of sets (index alone "
                      "cannot tell trailing empty sets)")
+            num_sets = check_positive_int(op, "num_sets", num_sets, minimum=0)
         else:
             check_int(op, "ptr", ptr.dtype)
             check_rank(op, "ptr", ptr.shape, (1,), "ptr [num_sets + 1]")
@@ -128,11 +156,37 @@ def check_sets(op: str, x, mask=None, index=None, ptr=None, num_sets=None) -> Se
                 fail(op, "ptr", "is empty", "ptr [num_sets + 1] starting at 0")
             if num_sets is None:
                 num_sets = ptr.shape[0] - 1
-            elif num_sets != ptr.shape[0] - 1:
+            num_sets = check_positive_int(op, "num_sets", num_sets, minimum=0)
+            if num_sets != ptr.shape[0] - 1:
                 fail(op, "num_sets", f"is {num_sets}", f"len(ptr) - 1 = {ptr.shape[0] - 1}")
-        check_positive_int(op, "num_sets", num_sets, minimum=0)
         return SetLayout(False, num_sets, e, d)
     fail(op, "x", f"has shape {tuple(x.shape)} (rank {x.ndim})", DENSE_OR_SEGMENTS)
+
+
+def check_segment_args(op: str, data, index, num_sets, weight=None) -> int:
+    """Shapes and dtypes of a public segment reduction's arguments: ``data [num_elements,
+    ...]`` (float), ``index [num_elements]`` (int), ``num_sets`` (an int >= 0; returned as a
+    Python int), ``weight [num_elements]`` where given. The caller checks ``index``'s values
+    with :func:`check_index_values`."""
+    num_sets = check_positive_int(op, "num_sets", num_sets, minimum=0)
+    check_int(op, "index", index.dtype)
+    check_rank(op, "index", index.shape, (1,), "index [num_elements]")
+    if data is not None:
+        if len(data.shape) < 1 or data.shape[0] != index.shape[0]:
+            fail(op, "index", f"has shape {tuple(index.shape)}",
+                 f"one entry per row of the data {tuple(data.shape)}")
+    if weight is not None and tuple(weight.shape) != tuple(index.shape):
+        fail(op, "weight", f"has shape {tuple(weight.shape)}", f"{tuple(index.shape)} (one per "
+             "element)")
+    return num_sets
+
+
+def check_ptr(op: str, ptr):
+    """Shape and dtype of ``ptr [num_sets + 1]``; values with :func:`check_ptr_values`."""
+    check_int(op, "ptr", ptr.dtype)
+    check_rank(op, "ptr", ptr.shape, (1,), "ptr [num_sets + 1]")
+    if ptr.shape[0] < 1:
+        fail(op, "ptr", "is empty", "ptr [num_sets + 1] starting at 0")
 
 
 def check_index_values(op: str, arg: str, lo: int, hi: int, num_sets: int):
@@ -152,8 +206,73 @@ def check_last_dim(op: str, arg: str, shape: Sequence[int], dim: int, what: str)
         fail(op, arg, f"has last dimension {shape[-1]} (shape {tuple(shape)})", f"{dim} ({what})")
 
 
+def _shape_dtype(a):
+    shape, dtype = getattr(a, "shape", None), getattr(a, "dtype", None)
+    if shape is None or dtype is None:
+        import numpy as np  # a Python scalar or list: what the op would make of it
+
+        a = np.asarray(a)
+        shape, dtype = a.shape, a.dtype
+    return tuple(shape), dtype
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+def check_params(op: str, params, spec: Mapping[str, Sequence[int | None] | None],
+                 optional: Sequence[str] = ()):
+    """The whole parameter mapping of an op, checked once per call, before any arithmetic.
+
+    ``params`` must be a mapping; every name of ``spec`` must be in it (except those in
+    ``optional``), with a floating dtype and the shape ``spec[name]`` (``None`` entries match
+    any size; a ``None`` shape matches any shape). Names not in ``spec`` are ignored (a mapping
+    may hold more than one op's parameters). Raises ``TypeError`` (not a mapping, a non-float
+    dtype), ``KeyError`` (a missing name) or ``ValueError`` (a wrong shape), each naming the op
+    and the parameter.
+    """
+    if not isinstance(params, Mapping):
+        fail(op, "params", f"is a {type(params).__name__}",
+             "a mapping name -> array (as returned by the op's init function)", TypeError)
+    missing = [n for n in spec if n not in params and n not in optional]
+    if missing:
+        have = ", ".join(sorted(params)) or "nothing"
+        fail(op, f"params['{missing[0]}']", "is missing",
+             f"a mapping holding {', '.join(missing)} (it holds: {have})", KeyError)
+    for name, want in spec.items():
+        if name not in params:
+            continue
+        shape, dtype = _shape_dtype(params[name])
+        check_float(op, f"params['{name}']", dtype)
+        if want is not None and (len(shape) != len(want) or any(
+                w is not None and s != w for s, w in zip(shape, want))):
+            fail(op, f"params['{name}']", f"has shape {shape}", _shape_text(tuple(want)))
+
+
+def mlp_spec(params, prefix: str, in_dim: int | None, op: str) -> tuple[dict, int | None]:
+    """Shapes of a chain of linear layers ``{prefix}_{i}_w [in_i, out_i]``, ``{prefix}_{i}_b
+    [out_i]`` starting from width ``in_dim`` (``None``: taken from the first layer): returns
+    ``(spec, out_width)``. A gap (``{prefix}_2_w`` without ``{prefix}_1_w``) is reported as the
+    missing layer."""
+    spec, width, depth = {}, in_dim, 0
+    while f"{prefix}_{depth}_w" in params:
+        shape, _ = _shape_dtype(params[f"{prefix}_{depth}_w"])
+        out = shape[-1] if len(shape) == 2 else None
+        spec[f"{prefix}_{depth}_w"] = (width, out)
+        spec[f"{prefix}_{depth}_b"] = (out,)
+        width, depth = out, depth + 1
+    extra = sorted(k for k in params if k.startswith(f"{prefix}_") and k.endswith("_w")
+                   and k[len(prefix) + 1:-2].isdigit() and int(k[len(prefix) + 1:-2]) > depth)
+    if extra or depth == 0:
+        spec[f"{prefix}_{depth}_w"] = (width, None)
+    return spec, width
+
+
 def check_param(op: str, params, name: str, shape: Sequence[int] | None = None):
     """A parameter mapping must hold ``name``, with ``shape`` where given."""
+    if not isinstance(params, Mapping):
+        check_params(op, params, {})
     if name not in params:
         have = ", ".join(sorted(params)) or "nothing"
         fail(op, f"params['{name}']", "is missing", f"a mapping holding it (it holds: {have})",

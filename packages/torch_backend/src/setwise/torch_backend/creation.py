@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from setwise.reference import creation as ref_creation
 from setwise.reference import nn as ref_nn
-from setwise.reference import validation as V
 from setwise.reference.creation import CREATORS as CREATORS  # re-exported by the package
 from setwise.reference.creation import check_iid_args, creation_dispatchers
 from setwise.torch_backend.nn import as_params, as_tensor, init_params
@@ -34,10 +33,8 @@ def first_n_creation(params, z, n, *, max_n=None, rng=None):
     """First-n: ``X0 = R[:n] + 1_n z^T W_z`` (:func:`setwise.reference.first_n_creation`)."""
     op = "first_n_creation"
     z = as_tensor(z)
-    V.check_param(op, params, "points")
-    V.check_param(op, params, "z_w")
-    _, max_n, mask = creation_sizes(op, z, n, max_n, params["points"].shape[0], "n_max")
-    V.check_last_dim(op, "z", z.shape, params["z_w"].shape[0], "params['z_w'] rows")
+    num_points = ref_creation.check_first_n_params(op, params, z)
+    _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     params = as_params(params, z)
     x = _rows(params["points"], max_n)[None] + (z @ params["z_w"])[:, None]
     return torch.where(mask[..., None], x, 0), mask
@@ -58,7 +55,7 @@ def iid_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "iid_creation"
     z = as_tensor(z)
-    check_iid_args(op, params, rng, "a numpy.random.Generator, int seed or torch.Generator")
+    check_iid_args(op, params, rng, "a numpy.random.Generator, int seed or torch.Generator", z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, None, "")
     params = as_params(params, z)
     shape = (z.shape[0], max_n, params["noise_w"].shape[0])
@@ -82,8 +79,7 @@ def mlp_creation(params, z, n, *, max_n=None, rng=None):
     """MLP creation: ``reshape(MLP(z), [n_max, out_dim])[:n]``."""
     op = "mlp_creation"
     z = as_tensor(z)
-    V.check_param(op, params, "mlp_out_w")
-    num_points = params["mlp_out_w"].shape[1]
+    num_points = ref_creation.check_mlp_params(op, params, z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n_max")
     params = as_params(params, z)
     h = z

@@ -21,6 +21,7 @@ Gradient modes (``grad_mode``):
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from setwise.reference import equilibrium as ref_ea
@@ -112,20 +113,34 @@ class Energy:
         return self.scale[:, None] * (2 * self.lam * y + total)
 
 
-def _setup(op, params, x, mask, index, ptr, num_sets, potential, y=None):
-    seg = as_segments(op, x, mask, index, ptr, num_sets)
-    params = as_params(params, seg.x)
+def _scalar_checks(params):
+    """Deferred finiteness checks of EA's scalar parameters (folded into the op's one sync)."""
+    checks = []
+    for k in ref_ea.EA_SCALARS:
+        value = params.get(k)
+        if isinstance(value, torch.Tensor):
+            checks.append((f"finite:params['{k}']", torch.isfinite(value).all()))
+        elif value is not None:
+            ref_ea.check_ea_scalars("equilibrium_aggregation", {k: np.isfinite(value).all()})
+    return checks
+
+
+def _setup(op, params, x, mask, index, ptr, num_sets, potential, y=None, out_dim=None,
+           solver=False):
+    V.check_params(op, params, {})
+    seg = as_segments(op, x, mask, index, ptr, num_sets, extra=_scalar_checks(params))
     if y is not None:
         y = as_tensor(y, seg.x, seg.x.dtype)
+    natural = None
+    if not callable(potential):  # checked before the parameters are cast to x's dtype
+        natural = ref_ea.check_ea_args(op, params, seg, potential, y, out_dim, solver)
+    params = as_params(params, seg.x)
     if callable(potential):
         if y is not None:
             V.check_rank(op, "y", y.shape, (2,), "y [num_sets, out_dim]")
             if y.shape[0] != seg.num_sets:
                 V.fail(op, "y", f"has shape {tuple(y.shape)}",
                        f"[num_sets, out_dim] with num_sets = {seg.num_sets}")
-        natural = None
-    else:
-        natural = ref_ea.check_ea_args(op, params, seg, potential, y)
     return seg, params, y, natural
 
 
@@ -160,7 +175,7 @@ def _out_dim(op, seg, potential, natural, out_dim):
     what = "a callable" if callable(potential) else "the power_sum"
     if out_dim is None:
         V.fail(op, "out_dim", "is None", f"the aggregate size for {what} potential")
-    V.check_positive_int(op, "out_dim", out_dim)
+    out_dim = V.check_positive_int(op, "out_dim", out_dim)
     if not callable(potential):
         if (need := potential_out_dim_ok(potential, seg.x.shape[1], out_dim)) is not None:
             V.fail(op, "out_dim", f"is {out_dim}", need)
@@ -208,10 +223,14 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
         gradient only through the last ``truncate_steps`` steps.
     """
     op = "equilibrium_aggregation"
-    seg, params, _, natural = _setup(op, params, x, mask, index, ptr, num_sets, potential)
-    check_solver_args(op, num_steps, gtol, clip, grad_mode, truncate_steps)
-    V.check_param(op, params, "step_size_raw", ())
-    V.check_param(op, params, "momentum_raw", ())
+    num_steps, truncate_steps = check_solver_args(op, num_steps, gtol, clip, grad_mode,
+                                                  truncate_steps)
+    seg, params, _, natural = _setup(op, params, x, mask, index, ptr, num_sets, potential,
+                                     out_dim=None if callable(potential) else out_dim,
+                                     solver=True)
+    if callable(potential):
+        V.check_param(op, params, "step_size_raw", ())
+        V.check_param(op, params, "momentum_raw", ())
     out_dim = _out_dim(op, seg, potential, natural, out_dim)
 
     energy_ = Energy(params, seg, potential, scaled)
@@ -219,7 +238,8 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
     mu = torch.sigmoid(params["momentum_raw"])
     y = seg.x.new_zeros((seg.num_sets, out_dim))
     state = (y, y, seg.x.new_zeros(seg.num_sets),
-             torch.zeros(seg.num_sets, dtype=torch.int64, device=y.device), None)
+             torch.zeros(seg.num_sets, dtype=torch.int64, device=y.device),
+             seg.x.new_zeros(seg.num_sets))
     free = {"unrolled": 0, "truncated": num_steps - (truncate_steps or 0),
             "implicit": num_steps}[grad_mode]
     with torch.no_grad():
@@ -230,7 +250,7 @@ def equilibrium_aggregation(params, x, mask=None, *, index=None, ptr=None, num_s
         y = _implicit(energy_, params, seg, potential, scaled, y)
     if not return_info:
         return y
-    return y, EAInfo(aux / num_steps, g_max, count)
+    return y, EAInfo(aux / max(num_steps, 1), g_max, count, ~torch.isfinite(y).all(-1))
 
 
 class _ImplicitGrad(torch.autograd.Function):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from setwise.reference import validation as V
-from setwise.reference.losses import CHAMFER_VARIANTS, match_costs
-from setwise.torch_backend.nn import as_tensor, checking_values
+from setwise.reference.losses import CHAMFER_VARIANTS, check_costs, match_costs
+from setwise.torch_backend.nn import as_tensor, can_read_values, checking_values
 
 
 def check_pair(op, x, y, x_mask, y_mask):
@@ -22,11 +22,6 @@ def check_pair(op, x, y, x_mask, y_mask):
         else x_mask
     ym = torch.ones(y.shape[:2], dtype=torch.bool, device=x.device) if y_mask is None \
         else y_mask
-    if checking_values():
-        ok = torch.stack([(torch.isfinite(x).all(-1) | ~xm).all(),
-                          (torch.isfinite(y).all(-1) | ~ym).all()]).tolist()
-        V.check_finite(op, "x", ok[0])
-        V.check_finite(op, "y", ok[1])
     zero = x.new_zeros(())
     return torch.where(xm[..., None], x, zero), torch.where(ym[..., None], y, zero), xm, ym
 
@@ -34,6 +29,20 @@ def check_pair(op, x, y, x_mask, y_mask):
 def pairwise_sq_dist(x, y):
     """``[num_sets, n, m]`` squared Euclidean distances, by explicit differences."""
     return (x[:, :, None, :] - y[:, None, :, :]).square().sum(-1)
+
+
+def checked_costs(op, x, y, xm, ym):
+    """``pairwise_sq_dist(x, y)`` of padding-zeroed batches, after the value checks, with one
+    host sync: finite present points and finite squared distances
+    (:func:`setwise.reference.losses.check_costs`)."""
+    d = pairwise_sq_dist(x, y)
+    if checking_values() and can_read_values(x, y):
+        ok = torch.stack([torch.isfinite(x).all(), torch.isfinite(y).all(),
+                          torch.isfinite(d).all()]).tolist()
+        V.check_finite(op, "x", ok[0])
+        V.check_finite(op, "y", ok[1])
+        check_costs(op, ok[2], x.dtype)
+    return d
 
 
 def _min(t, dim):
@@ -47,7 +56,7 @@ def chamfer_loss(x, y, x_mask=None, y_mask=None, *, variant="sum"):
     op = "chamfer_loss"
     V.check_choice(op, "variant", variant, CHAMFER_VARIANTS)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
-    d = pairwise_sq_dist(x, y)
+    d = checked_costs(op, x, y, xm, ym)
     big = torch.where(xm[:, :, None] & ym[:, None, :], d, float("inf"))
     to_y = torch.where(xm & ym.any(1, keepdim=True), _min(big, 2), 0).sum(1)
     to_x = torch.where(ym & xm.any(1, keepdim=True), _min(big, 1), 0).sum(1)
@@ -68,8 +77,9 @@ def hungarian_matching(x, y, x_mask=None, y_mask=None):
 
     Returns ``[num_sets, n]`` int64: the matched row of ``y`` for each row of ``x``, or -1.
     """
-    x, y, xm, ym = check_pair("hungarian_matching", x, y, x_mask, y_mask)
-    return _match(pairwise_sq_dist(x, y), xm, ym)
+    op = "hungarian_matching"
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    return _match(checked_costs(op, x, y, xm, ym), xm, ym)
 
 
 def hungarian_loss(x, y, x_mask=None, y_mask=None):
@@ -78,8 +88,9 @@ def hungarian_loss(x, y, x_mask=None, y_mask=None):
     The assignment is solved by SciPy on detached host costs; the gradient flows through the
     matched costs only. Returns ``[num_sets]``.
     """
-    x, y, xm, ym = check_pair("hungarian_loss", x, y, x_mask, y_mask)
-    d = pairwise_sq_dist(x, y)
+    op = "hungarian_loss"
+    x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
+    d = checked_costs(op, x, y, xm, ym)
     match = _match(d, xm, ym)
     got = torch.take_along_dim(d, match.clamp_min(0)[..., None], 2)[..., 0]
     return torch.where(match >= 0, got, 0).sum(1)
@@ -104,9 +115,9 @@ def sinkhorn_loss(x, y, x_mask=None, y_mask=None, *, epsilon=1e-2, num_iters=200
     op = "sinkhorn_loss"
     if not epsilon > 0:
         V.fail(op, "epsilon", f"is {epsilon!r}", "a positive value")
-    V.check_positive_int(op, "num_iters", num_iters)
+    num_iters = V.check_positive_int(op, "num_iters", num_iters)
     x, y, xm, ym = check_pair(op, x, y, x_mask, y_mask)
-    cost = pairwise_sq_dist(x, y)
+    cost = checked_costs(op, x, y, xm, ym)
     nx = xm.sum(1, keepdim=True).to(x.dtype)
     ny = ym.sum(1, keepdim=True).to(x.dtype)
     log_a = torch.where(xm, 0.0, float("-inf")).to(x.dtype)

@@ -29,6 +29,20 @@ def resolve_seed(rng):
     return int(torch.randint(2**31 - 1, ())) if rng is None else rng
 
 
+def check_input_dtype(op: str, x, params):
+    """A module's parameters do not follow its input's dtype: ``x`` of another floating dtype
+    is refused (``TypeError``), as ``nn.Linear`` does; cast the module (``.double()``) or the
+    input. (The functional ops cast the parameters to ``x``'s dtype instead.)"""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        return
+    dtypes = {p.dtype for p in params.values()}
+    if dtypes and x.dtype not in dtypes:
+        have = ", ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        raise TypeError(f"{op}: argument 'x' has dtype {str(x.dtype).removeprefix('torch.')}; "
+                        f"expected the module's parameter dtype {have} (cast the module, e.g. "
+                        "module.double(), or the input)")
+
+
 def register_params(module: nn.Module, params):
     """Register every array of a flat mapping as an ``nn.Parameter`` of ``module``, by name."""
     for name, value in (params or {}).items():
@@ -65,7 +79,8 @@ class EquilibriumAggregation(ParamModule):
 
     Construction takes :func:`init_equilibrium_aggregation`'s arguments and the solver
     configuration; ``forward(x, mask=None, *, index=None, ptr=None, num_sets=None,
-    return_info=False)``.
+    return_info=False)``. ``x``'s width is checked against ``in_dim`` (through ``out_dim``) and
+    its dtype against the parameters' (``TypeError``, as ``nn.Linear``).
     """
 
     def __init__(self, in_dim, out_dim, *, potential="residual", hidden=(256, 128, 32),
@@ -77,7 +92,7 @@ class EquilibriumAggregation(ParamModule):
             step_size=step_size, momentum=momentum, reg_weight=reg_weight, dtype=dtype))
         self._configure(potential=potential, num_steps=num_steps, scaled=scaled, gtol=gtol,
                         clip=clip, grad_mode=grad_mode, truncate_steps=truncate_steps,
-                        out_dim=None if potential != "power_sum" else out_dim)
+                        out_dim=out_dim)
 
     def _configure(self, potential="residual", num_steps=5, scaled=True, gtol=1e-3, clip=None,
                    grad_mode="unrolled", truncate_steps=None, out_dim=None):
@@ -86,6 +101,7 @@ class EquilibriumAggregation(ParamModule):
                            out_dim=out_dim)
 
     def forward(self, x, mask=None, *, index=None, ptr=None, num_sets=None, return_info=False):
+        check_input_dtype("EquilibriumAggregation", x, self.params)
         return EA.equilibrium_aggregation(
             self.params, x, mask, index=index, ptr=ptr, num_sets=num_sets,
             potential=self.potential, num_steps=self.num_steps, scaled=self.scaled,
@@ -130,6 +146,7 @@ class AttentionPool(ParamModule):
                                                num_heads=num_heads, dtype=dtype))
 
     def forward(self, x, mask=None, *, index=None, ptr=None, num_sets=None):
+        check_input_dtype("AttentionPool", x, self.params)
         return P.attention_pool(self.params, x, mask, index=index, ptr=ptr, num_sets=num_sets)
 
 
@@ -144,6 +161,7 @@ class PNAPool(ParamModule):
         super()._configure(delta=float(delta))
 
     def forward(self, x, mask=None, *, index=None, ptr=None, num_sets=None):
+        check_input_dtype("PNAPool", x, self.params)
         return P.pna_pool(self.params, x, mask, index=index, ptr=ptr, num_sets=num_sets,
                           delta=self.delta)
 
@@ -159,6 +177,7 @@ class _Creator(ParamModule):
                                           dtype=dtype, **kwargs))
 
     def forward(self, z, n, *, max_n=None, rng=None):
+        check_input_dtype(type(self).__name__, z, self.params)
         return type(self)._fn(self.params, z, n, max_n=max_n, rng=rng)
 
 

@@ -115,6 +115,35 @@ def value_checks(enabled: bool):
         _VALUE_CHECKS[0] = previous
 
 
+def can_read_values(*tensors) -> bool:
+    """Whether the values of ``tensors`` can be read on the host now: not meta or fake tensors,
+    not ``torch.func.vmap``'s batched tensors (value checks skip those)."""
+    from torch._C._functorch import is_batchedtensor
+    from torch._subclasses.fake_tensor import is_fake
+
+    for t in tensors:
+        if t.is_meta or is_fake(t):
+            return False
+        try:
+            if is_batchedtensor(t) or torch._C._functorch.is_functorch_wrapped_tensor(t) \
+                    and _unwrapped_batched(t):
+                return False
+        except (AttributeError, RuntimeError):
+            return False
+    return True
+
+
+def _unwrapped_batched(t) -> bool:
+    """A functorch wrapper (``grad``, ``jvp``) around a batched tensor (``vmap`` outside)."""
+    from torch._C._functorch import get_unwrapped, is_batchedtensor, is_functorch_wrapped_tensor
+
+    while is_functorch_wrapped_tensor(t):
+        if is_batchedtensor(t):
+            return True
+        t = get_unwrapped(t)
+    return is_batchedtensor(t)
+
+
 def checking_values() -> bool:
     """Whether value checks run now: switched on (:func:`value_checks`) and not compiling."""
     return _VALUE_CHECKS[0] and not torch.compiler.is_compiling()

@@ -12,14 +12,12 @@ import numpy as np
 import torch
 
 from setwise.reference import pooling as ref_pool
-from setwise.reference import validation as V
 from setwise.reference.pooling import PNA_STD_EPS, check_pna_args
 from setwise.torch_backend.nn import as_params, init_params
 from setwise.torch_backend.segments import (
+    _segment_extreme,
+    _segment_softmax,
     as_segments,
-    segment_max,
-    segment_min,
-    segment_softmax,
     set_sizes,
     set_sum,
 )
@@ -41,7 +39,7 @@ def mean_pool(x, mask=None, *, index=None, ptr=None, num_sets=None):
 def max_pool(x, mask=None, *, index=None, ptr=None, num_sets=None):
     """``y_{s,d} = max_{i in s} x_{i,d}`` (0 for an empty set): ``[num_sets, dim]``."""
     seg = as_segments("max_pool", x, mask, index, ptr, num_sets)
-    return segment_max(seg.x, seg.index, seg.num_sets, seg.weight)
+    return _segment_extreme("amax", float("-inf"), seg.x, seg.index, seg.num_sets, seg.weight)
 
 
 def init_attention_pool(rng, in_dim, out_dim, *, num_heads=4, dtype="float32"):
@@ -55,15 +53,13 @@ def attention_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None)
     attention_pool`): ``[num_sets, out_dim]``, 0 for an empty set."""
     op = "attention_pool"
     seg = as_segments(op, x, mask, index, ptr, num_sets)
-    for name in ("key_w", "value_w", "query"):
-        V.check_param(op, params, name)
-    V.check_last_dim(op, "x", seg.x.shape, params["key_w"].shape[0], "params['key_w'] rows")
+    ref_pool.check_attention_args(op, params, seg.x.shape[1])
     params = as_params(params, seg.x)
     heads, width = params["query"].shape
     k = torch.addmm(params["key_b"], seg.x, params["key_w"]).reshape(-1, heads, width)
     v = torch.addmm(params["value_b"], seg.x, params["value_w"]).reshape(-1, heads, width)
     logits = (k * params["query"]).sum(-1) / math.sqrt(width)
-    p = segment_softmax(logits, seg.index, seg.num_sets, seg.weight)
+    p = _segment_softmax(logits, seg.index, seg.num_sets, seg.weight)
     return set_sum((p[..., None] * v).reshape(len(v), heads * width), seg)
 
 
@@ -91,8 +87,9 @@ def pna_pool(params, x, mask=None, *, index=None, ptr=None, num_sets=None, delta
     mean = set_sum(w * seg.x, seg) / count.clamp_min(1)
     sq = set_sum(w * seg.x.square(), seg) / count.clamp_min(1)
     std = torch.sqrt(torch.relu(sq - mean.square()) + PNA_STD_EPS)
-    aggs = torch.cat([mean, segment_max(seg.x, seg.index, seg.num_sets, seg.weight),
-                      segment_min(seg.x, seg.index, seg.num_sets, seg.weight), std], -1)
+    args = (seg.x, seg.index, seg.num_sets, seg.weight)
+    aggs = torch.cat([mean, _segment_extreme("amax", float("-inf"), *args),
+                      _segment_extreme("amin", float("inf"), *args), std], -1)
     log_n = torch.log(count + 1)
     scaled = [aggs, aggs * (log_n / delta), aggs * (delta / log_n.clamp_min(math.log(2)))]
     return torch.addmm(params["bias"], torch.cat(scaled, -1), params["weight"])

@@ -122,6 +122,11 @@ class ResidualPotential:
             a = pre[t]
             n, mean, rstd = torch.native_layer_norm(a, [a.shape[1]], *self.ln[t],
                                                     LAYER_NORM_EPS)
+            # torch's variance of huge finite rows (|a| ~ 1e30 in float32) is NaN where the
+            # reference's overflows to Inf (rstd 0, the row normalises to the offset)
+            lost = torch.isnan(rstd) & torch.isfinite(a).all(-1, keepdim=True)
+            rstd = torch.where(lost, 0, rstd)
+            n = torch.where(lost, self.ln[t][1], n)
             h = torch.tanh(n)
             caches.append((a, mean, rstd, h))
             for u in range(t + 1, len(pre)):
@@ -156,6 +161,7 @@ class ResidualPotential:
             dn = torch.ops.aten.tanh_backward(dh, h)
             d[t] = torch.ops.aten.native_layer_norm_backward(
                 dn, a, [a.shape[1]], mean, rstd, *self.ln[t], [True, False, False])[0]
+            d[t] = torch.where(rstd == 0, 0, d[t])  # rows whose variance overflowed
             total = torch.addmm(total, self._total(d[t]), self.reach[0][t][self.dim:].T)
         return total
 

@@ -13,7 +13,14 @@ import torch.nn.functional as F
 from setwise.reference import top_n as ref_top_n
 from setwise.reference import validation as V
 from setwise.reference.top_n import COS_EPS
-from setwise.torch_backend.nn import as_params, as_tensor, checking_values, init_params, mlp
+from setwise.torch_backend.nn import (
+    as_params,
+    as_tensor,
+    can_read_values,
+    checking_values,
+    init_params,
+    mlp,
+)
 
 
 def creation_sizes(op, z, n, max_n, limit, limit_name):
@@ -24,15 +31,17 @@ def creation_sizes(op, z, n, max_n, limit, limit_name):
     """
     V.check_rank(op, "z", z.shape, (2,), "z [num_sets, latent_dim]")
     V.check_float(op, "z", z.dtype)
-    if checking_values():
+    if checking_values() and can_read_values(z):
         V.check_finite(op, "z", bool(torch.isfinite(z).all()))
     if isinstance(n, torch.Tensor):
         n = n.detach().cpu().numpy()
     sizes = np.broadcast_to(np.asarray(n), (z.shape[0],)) if np.ndim(n) == 0 else np.asarray(n)
     if sizes.ndim != 1 or (sizes.size and not np.issubdtype(sizes.dtype, np.integer)):
         V.fail(op, "n", f"is {n!r}", "an int or an int array [num_sets]", TypeError)
+    if max_n is not None:
+        max_n = V.check_positive_int(op, "max_n", max_n, minimum=0)
     V.check_set_sizes(op, sizes.tolist(), z.shape[0], limit, limit_name, max_n)
-    max_n = int(sizes.max(initial=0)) if max_n is None else int(max_n)
+    max_n = int(sizes.max(initial=0)) if max_n is None else max_n
     sizes = torch.as_tensor(sizes.astype(np.int64), device=z.device)
     mask = torch.arange(max_n, device=z.device)[None, :] < sizes[:, None]
     return sizes, max_n, mask
@@ -65,11 +74,8 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
     """
     op = "top_n_creation"
     z = as_tensor(z)
-    for name in ("angles", "points", "w1", "w2", "w3", "w4", "angle_mlp_0_w"):
-        V.check_param(op, params, name)
-    num_points = params["angles"].shape[0]
+    num_points = ref_top_n.check_top_n_params(op, params, z)
     _, max_n, mask = creation_sizes(op, z, n, max_n, num_points, "n0 (reference points)")
-    V.check_last_dim(op, "z", z.shape, params["w3"].shape[0], "params['w3'] rows (latent_dim)")
     params = as_params(params, z)
     scores = top_n_scores(params, z)
     sel = torch.argsort(scores, dim=-1, descending=True, stable=True)[:, :max_n]
