@@ -2,9 +2,9 @@
 
 Training batches hold sets of one size (appendix D.2), drawn epoch by epoch from
 :func:`setwise.tasks.datasets.sets.same_size_batches` with the run's seed. Every batch is
-padded to fixed shapes ``[batch_size, bucket]`` (``bucket``: the smallest of :data:`BUCKETS`
-and ``n_max`` that holds the sets) so JAX compiles once per bucket; padding rows and padding
-sets (``n = 0``) are masked out of every statistic and loss.
+padded to fixed shapes ``[batch_size, bucket]`` (``bucket``: the smallest of ``buckets``
+(default :data:`BUCKETS`) and ``n_max`` that holds the sets) so JAX compiles once per
+bucket; padding rows and padding sets (``n = 0``) are masked out of every statistic and loss.
 
 A batch: ``x [B, P, 3]`` positions, ``feat [B, P, 7]`` positions and one-hot degree (the
 encoder's input), ``mask [B, P]``, ``n [B]`` sizes. A generation batch has ``z [B, latent]``,
@@ -32,16 +32,16 @@ def dataset(split: str, n_max: int = 35):
     return load_synthetic(split, DATA_SEED, config=SyntheticConfig(n_max=n_max), progress=False)
 
 
-def bucket(size: int, n_max: int) -> int:
+def bucket(size: int, n_max: int, buckets=BUCKETS) -> int:
     """The padded width of a batch whose largest set has ``size`` points."""
-    return next((b for b in BUCKETS if size <= b < n_max), n_max)
+    return next((b for b in sorted(buckets) if size <= b < n_max), n_max)
 
 
-def pack(sets, indices, batch_size: int, n_max: int) -> dict[str, np.ndarray]:
-    """Sets ``indices`` of ``sets`` (a :class:`SyntheticMolecules`) as one padded batch."""
-    feats = sets.features
+def pack(split: str, indices, batch_size: int, n_max: int, buckets=BUCKETS) -> dict:
+    """Sets ``indices`` of ``split`` as one padded batch."""
+    feats = features(split, n_max)
     sizes = feats.sizes[indices]
-    width = bucket(int(sizes.max()), n_max)
+    width = bucket(int(sizes.max()), n_max, buckets)
     feat = np.zeros((batch_size, width, feats.x.shape[1]), np.float32)
     for row, i in enumerate(indices):
         feat[row, :sizes[row]] = feats[i]
@@ -51,27 +51,36 @@ def pack(sets, indices, batch_size: int, n_max: int) -> dict[str, np.ndarray]:
     return {"x": feat[..., :3].copy(), "feat": feat, "mask": mask, "n": n}
 
 
+@functools.lru_cache(maxsize=4)
+def features(split: str, n_max: int = 35):
+    """The split's positions and one-hot degree (a :class:`RaggedSets`), computed once."""
+    return dataset(split, n_max).features
+
+
 @functools.lru_cache(maxsize=8)
 def _epoch(seed: int, epoch: int, batch_size: int, n_max: int) -> list[np.ndarray]:
     sizes = dataset("train", n_max).points.sizes
     return list(same_size_batches(sizes, batch_size, seed, epoch))
 
 
-def train_batch(seed: int, step: int, batch_size: int, n_max: int = 35) -> dict:
+def train_batch(seed: int, step: int, batch_size: int, n_max: int = 35,
+                buckets=BUCKETS) -> dict:
     """The training batch of ``step``: batch ``step % K`` of epoch ``step // K`` (``K``
     batches per epoch, fixed by the set sizes)."""
     per_epoch = len(_epoch(seed, 0, batch_size, n_max))
     chunk = _epoch(seed, step // per_epoch, batch_size, n_max)[step % per_epoch]
-    return pack(dataset("train", n_max), chunk, batch_size, n_max)
+    return pack("train", chunk, batch_size, n_max, buckets)
 
 
-def recon_batches(split: str, num_sets: int, batch_size: int, n_max: int, part: int):
+def recon_batches(split: str, num_sets: int, batch_size: int, n_max: int, part: int,
+                  buckets=BUCKETS):
     """The first ``num_sets`` sets of ``split`` (all if 0), grouped by size, as batches."""
     sets = dataset(split, n_max)
     rows = np.arange(len(sets) if num_sets <= 0 else min(num_sets, len(sets)))
     out = []
     for chunk in same_size_batches(sets.points.sizes[rows], batch_size, shuffle=False):
-        out.append({**pack(sets, rows[chunk], batch_size, n_max), "part": np.array(part)})
+        out.append({**pack(split, rows[chunk], batch_size, n_max, buckets),
+                    "part": np.array(part)})
     return out
 
 
@@ -87,7 +96,8 @@ def generation_sizes(num_sets: int, seed: int, n_max: int, extrapolation: bool) 
 
 
 def generation_batches(num_sets: int, seed: int, latent_dim: int, batch_size: int,
-                       n_max: int, extrapolation: bool, part: int) -> list[dict]:
+                       n_max: int, extrapolation: bool, part: int, buckets=BUCKETS
+                       ) -> list[dict]:
     """``num_sets`` latent draws ``z ~ N(0, I)`` with their sizes, as batches sorted by size."""
     sizes = np.sort(generation_sizes(num_sets, seed, n_max, extrapolation))
     degree = dataset("train", n_max).degree_distribution().astype(np.float32)
@@ -99,7 +109,7 @@ def generation_batches(num_sets: int, seed: int, latent_dim: int, batch_size: in
         n[:len(sizes[start:start + batch_size])] = sizes[start:start + batch_size]
         zz = np.zeros((batch_size, latent_dim), np.float32)
         zz[:len(n[n > 0])] = z[start:start + batch_size]
-        width = bucket(int(n.max()), n_max)
+        width = bucket(int(n.max()), n_max, buckets)
         out.append({"z": zz, "n": n, "mask": np.arange(width)[None] < n[:, None],
                     "part": np.array(part), "degree_dist": degree})
     return out

@@ -69,6 +69,8 @@ def _options():
         Option("kl_weight", 0.003, "lambda1, KL weight (released: 0.003)", float),
         Option("reg2_weight", 200.0, "lambda2, too-close penalty (released: 200)", float),
         Option("reg3_weight", 200.0, "lambda3, valency penalty (released: 200)", float),
+        Option("buckets", [8, 16], "padded set widths below n_max (one JAX compilation each)",
+               int, sequence=True),
         Option("eval_batch_size", 128, "sets per evaluation batch", int),
         Option("eval_test_sets", 0, "test sets reconstructed per evaluation (0: all 500)", int),
         Option("eval_train_sets", 500, "training sets reconstructed for train W2", int),
@@ -91,7 +93,7 @@ class SyntheticTask(Task):
                  "num_layers": 1, "encoder_hidden": 8, "decoder_hidden": 8,
                  "mlp_creator_hidden": 8, "batch_size": 4, "steps": 6, "eval_every": 3,
                  "log_every": 2, "eval_batch_size": 8, "eval_test_sets": 8,
-                 "eval_train_sets": 8, "num_generated": 8},
+                 "eval_train_sets": 8, "num_generated": 8, "buckets": []},
         "paper": {"batch_size": 128, "lr": 2e-4, "steps": 300_000, "eval_every": 5000,
                   "log_every": 500, "num_generated": 1000,
                   "eval_train_sets": 2000},
@@ -107,17 +109,18 @@ class SyntheticTask(Task):
 
     def train_batch(self, config, step):
         return data.train_batch(int(config["seed"]), step, int(config["batch_size"]),
-                                int(config["n_max"]))
+                                int(config["n_max"]), tuple(config["buckets"]))
 
     def eval_batches(self, config):
         size, n_max, seed = int(config["eval_batch_size"]), int(config["n_max"]), 0
-        latent = int(config["latent_dim"])
-        return [*data.recon_batches("test", int(config["eval_test_sets"]), size, n_max, 0),
-                *data.recon_batches("train", int(config["eval_train_sets"]), size, n_max, 1),
-                *data.generation_batches(int(config["num_generated"]), seed, latent, size,
-                                         n_max, False, 2),
-                *data.generation_batches(int(config["num_generated"]), seed, latent, size,
-                                         n_max, True, 3)]
+        latent, buckets = int(config["latent_dim"]), tuple(config["buckets"])
+        recon = [data.recon_batches(split, int(config[f"eval_{split}_sets"]), size, n_max,
+                                    part, buckets)
+                 for part, split in enumerate(("test", "train"))]
+        generated = [data.generation_batches(int(config["num_generated"]), seed, latent, size,
+                                             n_max, extra, part, buckets)
+                     for part, extra in ((2, False), (3, True))]
+        return [b for group in recon + generated for b in group]
 
     def init_params(self, config, dtype="float32"):
         return init_params(self.spec(config), int(config["seed"]), dtype)
