@@ -68,13 +68,13 @@ def test_paper_preset_is_selectable_and_overridable():
 
 def test_sweep_writes_table_and_plot_with_command_and_date(tmp_path, capsys):
     out = tmp_path / "results"
-    args = ["sweep", "median", "--values", "1", "2", "--aggregators", "sum", "ea",
+    args = ["sweep", "median", "--dim", "1", "2", "--aggregator", "sum", "ea",
             "--seeds", "0", *[a for a in TINY if not a.startswith("--dim")],
             f"--runs-dir={tmp_path / 'runs'}", f"--out={out}", "--name=median-test"]
     assert main(args) == 0
     md = (out / "median-test.md").read_text()
     assert (out / "median-test.png").exists()
-    assert "setwise sweep median --values 1 2" in md and "| 1 |" in md and "| 2 |" in md
+    assert "setwise sweep median --dim 1 2" in md and "| 1 |" in md and "| 2 |" in md
     assert "EA mean" in md and "Sum mean" in md
     assert len(list((tmp_path / "runs").iterdir())) == 4
     capsys.readouterr()

@@ -7,6 +7,7 @@
     setwise train median --preset paper             # the paper's configuration (10^7 steps)
     setwise sweep median --out docs/results         # paper 1 Fig. 3 at a CPU budget
     setwise plot runs/median/torch-ea-D16-s0        # training curve of a run
+    setwise check all                               # PyTorch and JAX models agree (float64)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from setwise.tasks import check as check_command
 from setwise.tasks.config import ConfigError, resolve
 from setwise.tasks.registry import Task, get_task, task_names
 from setwise.tasks.runs import RunDirError
@@ -78,7 +80,7 @@ def _add_train(subparsers):
 
 
 def _add_sweep(subparsers):
-    p = subparsers.add_parser("sweep", help="train a paper figure's grid and plot it")
+    p = subparsers.add_parser("sweep", help="train a paper figure's grid and write its page")
     tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
     for name in task_names():
         task = get_task(name)
@@ -86,22 +88,27 @@ def _add_sweep(subparsers):
             continue
         s = task.sweep
         tp = tasks.add_parser(name, help=f"{task.reproduces}",
-                              description=f"Grid of {s.figure}: {s.axis} x aggregators x seeds.")
-        _add_task_options(tp, task, skip=(s.axis, "aggregator", "seed"), defaults=s.overrides)
-        axis_type = next(o.type for o in task.options if o.name == s.axis)
-        tp.add_argument("--values", type=axis_type, nargs="+", default=list(s.values),
-                        help=f"values of {s.axis} (default {' '.join(map(str, s.values))})")
-        tp.add_argument("--aggregators", nargs="+", choices=task.aggregators,
-                        default=list(s.aggregators), help="default: %(default)s")
-        tp.add_argument("--seeds", type=int, nargs="+", default=list(s.seeds),
-                        help="default: %(default)s")
+                              description=f"Grid of {s.figure}: {' x '.join(s.grid)} x seeds, "
+                                          "every point an ordinary (resumable) run.")
+        _add_task_options(tp, task, skip=(*s.grid, "seed"), defaults=s.overrides)
+        grid = tp.add_argument_group("the grid (default: the paper figure's)")
+        for option in task.options:
+            if option.name in s.grid:
+                shown = " ".join(map(str, s.grid[option.name]))
+                grid.add_argument(_flag(option.name), dest=f"grid_{option.name}", nargs="+",
+                                  type=option.type, choices=option.choices, default=None,
+                                  metavar=None if option.choices else option.name.upper(),
+                                  help=f"values of {option.name} (default {shown})")
+        grid.add_argument("--seeds", type=int, nargs="+", default=list(s.seeds),
+                          help="default: %(default)s")
         tp.add_argument("--runs-dir", type=Path, default=RUNS_DIR / f"sweep-{name}",
                         help="where the runs go (default %(default)s)")
         tp.add_argument("--out", type=Path, default=Path("docs/results"),
-                        help="where the table and the plot go (default %(default)s)")
-        tp.add_argument("--name", default=name, help="file name of table and plot, without "
-                        "extension (default %(default)s)")
-        tp.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+                        help="where the page (and its figure) go (default %(default)s)")
+        tp.add_argument("--name", default=name, help="file name of the page and figure, "
+                        "without extension (default %(default)s)")
+        tp.add_argument("--jobs", type=int, default=1,
+                        help="runs in parallel (processes)")
 
 
 def _add_plot(subparsers):
@@ -129,6 +136,7 @@ def build_parser(data_cli=None) -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sweep(sub)
     _add_plot(sub)
+    check_command.register(sub)
     if data_cli is not None:
         data_cli.register(sub)
     return parser
@@ -160,19 +168,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_sweep(args, argv) -> int:
-    from setwise.tasks.sweep import grid, run_sweep, write_results
+    from setwise.tasks.sweep import grid, run_sweep
 
     task = get_task(args.task)
-    configs = grid(task, preset=args.preset, overrides=_overrides(args), axis=task.sweep.axis,
-                   values=args.values, aggregators=args.aggregators, seeds=args.seeds)
-    summaries = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs,
-                          threads=args.threads)
+    values = {k[5:]: v for k, v in vars(args).items() if k.startswith("grid_") and v}
+    configs = grid(task, preset=args.preset, overrides=_overrides(args), values=values,
+                   seeds=args.seeds)
+    runs = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs,
+                     threads=args.threads)
     command = "setwise " + " ".join(shlex.quote(a) for a in argv)
-    md, png = write_results(task, summaries, axis=task.sweep.axis, values=args.values,
-                            aggregators=args.aggregators, out_dir=args.out, command=command,
-                            name=args.name)
+    md, figure = task.report(runs, args.out, command=command, name=args.name)
     print(md.read_text())
-    print(f"wrote {md} and {png}", file=sys.stderr)
+    print(f"wrote {md}" + (f" and {figure}" if figure else ""), file=sys.stderr)
     return 0
 
 
@@ -196,6 +203,8 @@ def main(argv=None) -> int:
             return cmd_sweep(args, argv)
         if args.command == "plot":
             return cmd_plot(args)
+        if args.command == "check":
+            return check_command.run(args.tasks)
         return int(data_cli.run(args) or 0)
     except (ConfigError, RunDirError, FileNotFoundError) as err:
         print(f"setwise {args.command}: error: {err}", file=sys.stderr)

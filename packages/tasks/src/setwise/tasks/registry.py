@@ -42,15 +42,18 @@ class Option:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """The grid of a paper figure: one axis (``axis`` over ``values``) x aggregators x seeds.
+    """The grid of a paper figure or table: every combination of ``grid``'s values x seeds.
 
-    ``overrides`` are the sweep's CPU budget (applied unless a preset is given); ``notes`` go
-    on the results page (how this grid departs from the paper's).
+    Attributes:
+        grid: option name -> the values it takes (``{"dim": (1, 2, 4), "aggregator":
+            ("sum", "ea")}``); any of the task's options.
+        seeds: the seeds of every grid point.
+        overrides: the sweep's CPU budget, applied unless a preset is given.
+        figure: the paper's figure or table (``"Fig. 3"``).
+        notes: for the results page: how this grid departs from the paper's.
     """
 
-    axis: str
-    values: tuple
-    aggregators: tuple
+    grid: Mapping[str, tuple]
     seeds: tuple
     overrides: Mapping[str, Any] = field(default_factory=dict)
     figure: str = ""
@@ -78,6 +81,7 @@ class Task:
         presets: named overrides of the defaults: ``"cpu"`` (the defaults), ``"tiny"`` (a run
             of seconds, for tests and ``setwise check``), ``"paper"`` (the paper's setting).
         sweep: the grid of ``setwise sweep <task>`` (CPU budget), or None.
+        labels: display names of option values on results pages (``{"ea": "EA"}``).
     """
 
     name: str = ""
@@ -89,6 +93,7 @@ class Task:
     options: tuple[Option, ...] = ()
     presets: Mapping[str, Mapping[str, Any]] = {}
     sweep: SweepSpec | None = None
+    labels: Mapping[str, str] = {}
 
     def train_batch(self, config: Mapping, step: int) -> dict[str, np.ndarray]:
         """The training batch of ``step``: a pure function of (config seed, step), so a resumed
@@ -124,6 +129,20 @@ class Task:
         """Overrides of ``config`` that ``setwise check`` and the every-task test cover
         (e.g. every aggregator); ``[{}]``: the configuration itself."""
         return [{}]
+
+    def label(self, value) -> str:
+        """The display name of an option value (:attr:`labels`, else ``str(value)``)."""
+        return self.labels.get(value, str(value)) if isinstance(value, str) else str(value)
+
+    def report(self, runs: list, out, *, command: str = "", name: str | None = None):
+        """Write the results page of a sweep's ``runs`` (:class:`setwise.tasks.sweep.Run`:
+        ``.config``, ``.summary``, ``.metrics``, ``.run_dir``) into the folder ``out``; return
+        the paths written (markdown, figure or None). The default is a table of the metric
+        over the grid (:func:`setwise.tasks.report.generic_page`); a task overrides it to draw
+        its paper figure."""
+        from setwise.tasks.report import generic_page
+
+        return generic_page(self, runs, out, command=command, name=name)
 
     def run_name(self, config: Mapping) -> str:
         """Default run directory name for ``config``."""

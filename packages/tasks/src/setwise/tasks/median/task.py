@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from setwise.tasks.config import training_options
+from setwise.tasks.layers.readout import LABELS
 from setwise.tasks.median import data
 from setwise.tasks.median.model import AGGREGATORS, MedianSpec, init_params, spec
 from setwise.tasks.registry import Option, SweepSpec, Task
@@ -73,9 +74,10 @@ class MedianTask(Task):
                   "eval_size": 80_000, "eval_every": 100_000, "log_every": 1000, "lr": 3e-4,
                   "ea_step_size": 0.125},
     }
-    sweep = SweepSpec(axis="dim", values=(1, 2, 4, 8, 16, 32), aggregators=("sum", "mha", "ea"),
+    sweep = SweepSpec(grid={"dim": (1, 2, 4, 8, 16, 32), "aggregator": ("sum", "mha", "ea")},
                       seeds=(0, 1, 2), overrides={"steps": 1000, "eval_every": 250},
                       figure="Fig. 3", notes=SWEEP_NOTES)
+    labels = LABELS
 
     def spec(self, config: Mapping) -> MedianSpec:
         return spec(config)
@@ -109,6 +111,12 @@ class MedianTask(Task):
         """Every aggregator, and EA's implicit gradient."""
         return [*({"aggregator": a} for a in AGGREGATORS),
                 {"aggregator": "ea", "ea_grad_mode": "implicit"}]
+
+    def report(self, runs, out, *, command="", name=None):
+        """Fig. 3's page: MSE against D per aggregator (:mod:`setwise.tasks.median.report`)."""
+        from setwise.tasks.median.report import write
+
+        return write(self, runs, out, command=command, name=name)
 
     def run_name(self, config):
         return f"{config['backend']}-{config['aggregator']}-D{config['dim']}-s{config['seed']}"
