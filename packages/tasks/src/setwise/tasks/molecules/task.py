@@ -70,6 +70,8 @@ class MoleculesTask(Task):
         Option("ea_step_size", 0.125, "EA's initial inner step size (paper: 0.125)", float),
         Option("ea_capacity", 1.0, "EA potential hidden widths relative to [2w, w] (E.4)",
                float),
+        Option("local_ea_capacity", 1.0, "local EA potential hidden widths relative to "
+               "[2w, w] (the paper's local potential is not given: as the readout's)", float),
         Option("num_heads", 4, "attention heads of the MHA readout", int),
         Option("batching", "dynamic", "dynamic (<= max_graphs graphs and <= max_nodes nodes, "
                "the paper's) or fixed (batch_size graphs, OGB's)", str, data.BATCHINGS),
@@ -132,7 +134,8 @@ class MoleculesTask(Task):
             num_tasks=META[config["dataset"]][0], gnn=config["gnn"], width=width,
             num_layers=int(config["num_layers"]), drop_rate=float(config["drop_rate"]),
             readout=readout, local=config["local_aggregator"],
-            local_ea_steps=int(config["local_ea_steps"]), local_ea_hidden=hidden,
+            local_ea_steps=int(config["local_ea_steps"]),
+            local_ea_hidden=ea_hidden(width, float(config["local_ea_capacity"])),
             ea_aux_weight=float(config["ea_aux_weight"]),
             local_aux_weight=float(config["local_aux_weight"]))
 
