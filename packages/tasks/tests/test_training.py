@@ -108,3 +108,34 @@ def test_a_killed_run_resumes_to_the_same_metrics(backend, tmp_path):
     done = run(train_command(config, killed, "--resume"))
     assert done.returncode == 0, done.stderr[-2000:]
     assert numbers(killed) == numbers(straight)
+
+
+def test_init_from_starts_from_another_run_and_refuses_a_mismatch(tmp_path, capsys):
+    """``setwise train --init-from``: the new run starts from the source run's checkpoint
+    (its first training loss is the source's model on batch 0), and a run of another model,
+    or a directory without a checkpoint, is one line, exit 2."""
+    from setwise.tasks.checkpoint import CHECKPOINT, load_checkpoint
+    from setwise.tasks.cli import main
+    from setwise.tasks.rng import NumpyRng
+
+    source = tmp_path / "source"
+    fit(TASK, resolve(TASK, "tiny", {"backend": "torch", "steps": 5, "eval_every": 5}), source,
+        progress=False, plot=False)
+    args = ["train", "median", "--preset=tiny", "--backend=torch", "--steps=1",
+            "--eval-every=1", "--log-every=1", "--device=cpu", "--no-progress"]
+    assert main([*args, f"--init-from={source}", f"--run-dir={tmp_path / 'b'}"]) == 0
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["init_from"] == str(source)
+    import torch
+
+    model = TASK.build_model("torch", resolve(TASK, "tiny"))
+    params = {k: torch.from_numpy(v) for k, v in load_checkpoint(source / CHECKPOINT)
+              .params.items()}
+    batch = {k: torch.from_numpy(v) for k, v in TASK.train_batch(resolve(TASK, "tiny"), 0)
+             .items()}
+    want = float(model.loss(params, {}, batch, NumpyRng(0), True)[0])
+    assert read_metrics(tmp_path / "b")[0]["loss"] == pytest.approx(want, rel=1e-6)
+    capsys.readouterr()
+    assert main([*args, "--dim=3", f"--init-from={source}", f"--run-dir={tmp_path / 'c'}"]) == 2
+    assert "--init-from" in capsys.readouterr().err
+    assert main([*args, f"--init-from={tmp_path}", f"--run-dir={tmp_path / 'd'}"]) == 2
+    assert "no checkpoint.npz" in capsys.readouterr().err

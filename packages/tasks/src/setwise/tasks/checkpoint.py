@@ -105,3 +105,24 @@ def check_names(what: str, got: Mapping[str, np.ndarray], want: Mapping[str, np.
            if np.shape(got[k]) != np.shape(want[k])]
     if bad:
         raise ValueError(f"{what}: shapes differ from the model's: {', '.join(bad)}")
+
+
+def check_init_from(task, config, run_dir) -> None:
+    """Refuse ``--init-from run_dir`` before a run starts: no checkpoint there, or parameters
+    (state) whose names or shapes differ from ``task``'s model for ``config``.
+
+    Raises :class:`setwise.tasks.runs.RunDirError` (one line naming the directory).
+    """
+    from setwise.tasks.runs import RunDirError
+
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise RunDirError(f"--init-from {run_dir}: no {CHECKPOINT} there (a run writes it at "
+                          "its first evaluation); pass the directory of a run that has one")
+    ckpt = load_checkpoint(path)
+    try:
+        check_names(f"--init-from {run_dir}: parameters", ckpt.params, task.init_params(config))
+        check_names(f"--init-from {run_dir}: state", ckpt.state, task.init_state(config))
+    except ValueError as err:
+        raise RunDirError(f"{err}; pass a run of task {task.name!r} with the same model "
+                          "options") from None

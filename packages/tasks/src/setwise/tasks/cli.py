@@ -4,6 +4,7 @@
 
     setwise tasks                                   # the tasks and the paper figure of each
     setwise train median --backend jax --aggregator ea --dim 16
+    setwise train median --backend jax --init-from runs/median/torch-ea-D16-s0 --run-dir R
     setwise train median --preset paper             # the paper's configuration (10^7 steps)
     setwise sweep median --out docs/results         # paper 1 Fig. 3 at a CPU budget
     setwise plot runs/median/torch-ea-D16-s0        # training curve of a run
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from setwise.tasks import check as check_command
+from setwise.tasks.checkpoint import check_init_from
 from setwise.tasks.config import ConfigError, resolve
 from setwise.tasks.registry import Task, get_task, task_names
 from setwise.tasks.runs import RunDirError
@@ -76,6 +78,9 @@ def _add_train(subparsers):
                         help="continue the run in --run-dir from its last checkpoint")
         tp.add_argument("--overwrite", action="store_true",
                         help="discard a run already in --run-dir")
+        tp.add_argument("--init-from", type=Path, default=None, metavar="RUN_DIR",
+                        help="start from the parameters (and state) in another run's "
+                             "checkpoint, trained on either backend; Adam starts afresh")
         tp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -159,8 +164,10 @@ def cmd_train(args) -> int:
     config = resolve(task, args.preset, _overrides(args))
     set_threads(config["backend"], args.threads)
     run_dir = args.run_dir or RUNS_DIR / task.name / task.run_name(config)
+    if args.init_from is not None:
+        check_init_from(task, config, args.init_from)
     summary = fit(task, config, run_dir, resume=args.resume, overwrite=args.overwrite,
-                  device=args.device, progress=not args.no_progress)
+                  device=args.device, progress=not args.no_progress, init_from=args.init_from)
     print(format_summary(summary))
     print(f"metrics: {run_dir / 'metrics.jsonl'}  curve: {run_dir / 'curve.png'}",
           file=sys.stderr)
