@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "molecules": "setwise.tasks.molecules.task:MoleculesTask",
     "omniglot-counting": "setwise.tasks.omniglot_counting.task:OmniglotCountingTask",
     "setmnist": "setwise.tasks.setmnist.task:SetMNISTTask",
+    "synthetic": "setwise.tasks.synthetic.task:SyntheticTask",
 }
 
 
