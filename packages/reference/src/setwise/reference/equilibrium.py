@@ -87,7 +87,11 @@ def init_equilibrium_aggregation(rng, in_dim, out_dim, *, potential="residual",
         Listing 2 initialises ``lr`` with a function named ``inverse_softplus`` that is in fact
         softplus; setwise uses the true inverse, so ``alpha`` starts at ``step_size`` exactly.
         The papers do not give the initial regulariser weight; setwise starts the residual
-        potential at ``softplus(0) = log 2`` (a zero-initialised ``lambda``).
+        potential at ``softplus(0) = log 2`` (a zero-initialised ``lambda``). The residual
+        potential's hidden biases start at unit scale and its last layer 0.3x smaller than
+        Haiku's defaults, so that at ``step_size = 0.125`` the untrained inner descent lowers
+        the energy (with Haiku's zero biases it diverges on median-task sets; the evidence is
+        in :func:`setwise.reference.potentials.init_potential`'s Notes).
     """
     op = "init_equilibrium_aggregation"
     dtype = nn.check_dtype(op, dtype)
