@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from setwise.tasks import check as check_command
+from setwise.tasks import sample as sample_command
 from setwise.tasks.checkpoint import check_init_from
 from setwise.tasks.config import ConfigError, resolve
 from setwise.tasks.registry import Task, get_task, task_names
@@ -142,6 +143,7 @@ def build_parser(data_cli=None) -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_plot(sub)
     check_command.register(sub)
+    sample_command.register(sub)
     if data_cli is not None:
         data_cli.register(sub)
     return parser
@@ -212,6 +214,8 @@ def main(argv=None) -> int:
             return cmd_plot(args)
         if args.command == "check":
             return check_command.run(args.tasks)
+        if args.command == "sample":
+            return sample_command.run(args)
         return int(data_cli.run(args) or 0)
     except (ConfigError, RunDirError, FileNotFoundError) as err:
         print(f"setwise {args.command}: error: {err}", file=sys.stderr)

@@ -142,6 +142,24 @@ class SyntheticTask(Task):
         """Table 4's metrics (:func:`evaluate_sets`)."""
         return evaluate_sets(predictions, batches)
 
+    def sample(self, config, predict, num_sets: int, seed: int = 0,
+               extrapolation: bool = False):
+        """Generate ``num_sets`` sets (``z ~ N(0, I)``, sizes from the training distribution;
+        ``extrapolation``: 10 more points) with ``predict(batch, index)``; returns ``(sets
+        [{"points": [n, 3], "valency": [n]}], metrics)`` (valency loss, incorrect valency,
+        diversity with ``num_sets`` pairs)."""
+        part = 3 if extrapolation else 2
+        batches = data.generation_batches(num_sets, seed, int(config["latent_dim"]),
+                                          int(config["eval_batch_size"]), int(config["n_max"]),
+                                          extrapolation, part, tuple(config["buckets"]))
+        predictions = [predict(b, i) for i, b in enumerate(batches)]
+        sets = [s for p, b in zip(predictions, batches)
+                for s in metrics.unpad(p["points"], b["mask"])]
+        found = evaluate_sets(predictions, batches)
+        prefix = "extra_" if extrapolation else ""
+        return ([{"points": s, "valency": metrics.valencies(s)} for s in sets],
+                {k[len(prefix):]: v for k, v in found.items() if k.startswith(prefix)})
+
     def check_variants(self, config):
         """Every creator (i.i.d. with the shared NumPy noise of ``setwise check``)."""
         return [{"creator": c} for c in CREATORS]
