@@ -2,6 +2,14 @@
 
 A configuration is a plain JSON-serialisable ``dict``; it is saved as ``config.json`` in the
 run directory, and ``--resume`` refuses a configuration that differs from the saved one.
+
+Typed: :func:`resolve` converts every value to its :class:`~setwise.tasks.registry.Option`'s
+type (``int``, ``float``, ``str``, ``bool``; a list of them for a sequence), so no consumer
+casts: ``3.0`` from JSON is the int ``3``, ``1`` is the float ``1.0``, ``"2"`` is refused
+for an int, and ``True`` is no number. ``None`` is a value only for an option with
+``allow_none`` (its meaning is the option's, e.g. "no clipping"), never encoded as 0; in
+``overrides`` it means "not given". Anything else is a :class:`ConfigError` naming the
+option and what was expected.
 """
 
 from __future__ import annotations
@@ -55,9 +63,55 @@ def resolve(task: Task, preset: str | None = None, overrides: Mapping | None = N
         if key not in config:
             raise ConfigError(f"task {task.name!r} has no option {key!r}; expected one of "
                              f"{', '.join(sorted(config))}")
-        config[key] = list(value) if isinstance(value, tuple) else value
+        config[key] = value
+    by_name = {o.name: o for o in task.options}
+    config = {k: convert(task, by_name[k], v) for k, v in config.items()}
     check(task, config)
     return config
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def convert(task: Task, option: Option, value):
+    """``value`` as ``option``'s type (a list of them for a sequence option).
+
+    Raises :class:`ConfigError` for ``None`` unless ``option.allow_none``, a float with a
+    fractional part (or a string) for an int, a bool for a number, a non-string for a str.
+    """
+    if value is None:
+        if option.allow_none:
+            return None
+        raise ConfigError(f"task {task.name!r}: option {option.name!r} is None; expected "
+                          f"{_TYPE_NAMES.get(option.type, option.type.__name__)}")
+    if option.sequence:
+        if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+            raise ConfigError(f"task {task.name!r}: option {option.name!r} is {value!r}; "
+                              "expected a list of values")
+        return [_convert_one(task, option, v) for v in value]
+    return _convert_one(task, option, value)
+
+
+def _convert_one(task: Task, option: Option, value):
+    kind = option.type
+    got = value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+    ok = None
+    if kind is bool and isinstance(got, bool):
+        ok = got
+    elif kind is int and isinstance(got, int) and not isinstance(got, bool):
+        ok = got
+    elif kind is int and isinstance(got, float) and got.is_integer():
+        ok = int(got)
+    elif kind is float and isinstance(got, (int, float)) and not isinstance(got, bool):
+        ok = float(got)
+    elif kind is str and isinstance(got, str):
+        ok = got
+    elif kind not in _TYPE_NAMES:
+        ok = kind(got)
+    if ok is None:
+        raise ConfigError(f"task {task.name!r}: option {option.name!r} is {value!r}; expected "
+                          f"{_TYPE_NAMES[kind]}")
+    return ok
 
 
 def check(task: Task, config: Mapping):
@@ -65,7 +119,7 @@ def check(task: Task, config: Mapping):
     by_name = {o.name: o for o in task.options}
     for key, value in config.items():
         choices = by_name[key].choices
-        if choices is not None and value not in choices:
+        if choices is not None and value not in choices and value is not None:
             raise ConfigError(f"task {task.name!r}: option {key!r} is {value!r}; expected one of "
                              f"{', '.join(map(repr, choices))}")
     for key in ("steps", "batch_size", "eval_every", "log_every"):

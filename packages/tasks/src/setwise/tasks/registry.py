@@ -30,7 +30,9 @@ class Option:
     """One hyperparameter of a task: a ``--name`` flag of ``setwise train <task>``.
 
     ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``sequence=True`` takes several
-    values (``--encoder-hidden 256 256``).
+    values (``--encoder-hidden 256 256``). ``allow_none``: ``None`` is a value of this option
+    (say in ``help`` what it means); the configuration converts every other value to
+    ``type`` (:func:`setwise.tasks.config.resolve`).
     """
 
     name: str
@@ -39,6 +41,7 @@ class Option:
     type: type = str
     choices: tuple | None = None
     sequence: bool = False
+    allow_none: bool = False
 
 
 @dataclass(frozen=True)
