@@ -2,12 +2,12 @@
 
 :func:`fit` owns the schedule (steps, logging, evaluation, checkpoints, resume, progress bar,
 the training-curve plot); a backend trainer (:mod:`setwise.tasks.loops.torch_loop`,
-:mod:`setwise.tasks.loops.jax_loop`) owns the arrays: model, Adam, one step, prediction and
-checkpoint files. Training batches are a pure function of ``(seed, step)`` and checkpoints
-hold the parameters, the model state, Adam's state and the step
-(:mod:`setwise.tasks.checkpoint`, one format for both backends), so a run killed and resumed
-logs the same numbers as an uninterrupted one, and ``init_from`` starts a run from another
-run's parameters, whichever backend trained it.
+:mod:`setwise.tasks.loops.jax_loop`) owns the arrays: parameters, state, Adam, one step,
+prediction, and their contents as a :class:`~setwise.tasks.checkpoint.Checkpoint`. Training
+batches are a pure function of ``(seed, step)`` and checkpoints hold the parameters, the model
+state, Adam's state and the step (:mod:`setwise.tasks.checkpoint`, one format for both
+backends), so a run killed and resumed logs the same numbers as an uninterrupted one, and
+``init_from`` starts a run from another run's parameters, whichever backend trained it.
 """
 
 from __future__ import annotations
