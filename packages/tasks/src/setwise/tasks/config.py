@@ -14,6 +14,7 @@ option and what was expected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,12 +33,14 @@ def training_options(*, aggregators, aggregator, steps, batch_size, lr, eval_eve
     return (
         Option("backend", "torch", "array framework the model runs in", str, BACKENDS),
         Option("aggregator", aggregator, "set aggregation", str, tuple(aggregators)),
-        Option("seed", 0, "seed of the parameters and of the training data", int),
-        Option("steps", steps, "number of Adam steps", int),
-        Option("batch_size", batch_size, "sets per training step", int),
-        Option("lr", lr, "Adam learning rate (the papers sweep 1e-4, 3e-4, 1e-3)", float),
-        Option("eval_every", eval_every, "steps between evaluations and checkpoints", int),
-        Option("log_every", log_every, "steps between training-loss lines", int),
+        Option("seed", 0, "seed of the parameters and of the training data", int, bound=">= 0"),
+        Option("steps", steps, "number of Adam steps", int, bound=">= 1"),
+        Option("batch_size", batch_size, "sets per training step", int, bound=">= 1"),
+        Option("lr", lr, "Adam learning rate (the papers sweep 1e-4, 3e-4, 1e-3)", float,
+               bound="> 0"),
+        Option("eval_every", eval_every, "steps between evaluations and checkpoints", int,
+               bound=">= 1"),
+        Option("log_every", log_every, "steps between training-loss lines", int, bound=">= 1"),
     )
 
 
@@ -126,3 +129,26 @@ def check(task: Task, config: Mapping):
         if int(config[key]) < 1:
             raise ConfigError(f"task {task.name!r}: option {key!r} is {config[key]!r}; expected "
                              "a positive int")
+    for key, value in config.items():
+        problem = bound_problem(by_name[key], value)
+        if problem is not None:
+            raise ConfigError(f"task {task.name!r}: option {key!r} (--{key.replace('_', '-')}) "
+                              f"is {value!r}; expected {problem}")
+
+
+_BOUNDS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1}
+
+
+def bound_problem(option: Option, value) -> str | None:
+    """``None`` if ``value`` is within ``option``'s range, else what was expected."""
+    if option.type not in (int, float) or value is None:
+        return None
+    values = value if option.sequence else [value]
+    if option.type is float and not all(math.isfinite(float(v)) for v in values):
+        return "a finite number"
+    if option.bound is not None and option.bound not in _BOUNDS:
+        raise ValueError(f"Option {option.name!r}: bound is {option.bound!r}; expected one of "
+                         f"{', '.join(map(repr, _BOUNDS))}")
+    if option.bound is not None and not all(_BOUNDS[option.bound](v) for v in values):
+        return f"a number {option.bound}"
+    return None

@@ -32,7 +32,8 @@ class Option:
     ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``sequence=True`` takes several
     values (``--encoder-hidden 256 256``). ``allow_none``: ``None`` is a value of this option
     (say in ``help`` what it means); the configuration converts every other value to
-    ``type`` (:func:`setwise.tasks.config.resolve`).
+    ``type`` (:func:`setwise.tasks.config.resolve`). ``bound`` is the range of a number (of every
+    element of a sequence): ``"> 0"``, ``">= 0"`` or ``">= 1"``; float values must be finite.
     """
 
     name: str
@@ -42,6 +43,7 @@ class Option:
     choices: tuple | None = None
     sequence: bool = False
     allow_none: bool = False
+    bound: str | None = None
 
 
 @dataclass(frozen=True)

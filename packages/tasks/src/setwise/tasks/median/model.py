@@ -67,7 +67,9 @@ def spec(config: Mapping) -> MedianSpec:
         pna_delta=float(pna_delta((int(config["set_size"]),))),
         ea_hidden=(width, width, 1), ea_steps=int(config["ea_steps"]),
         ea_step_size=float(config["ea_step_size"]),
-        ea_clip=float(clip) if clip else None, ea_grad_mode=config["ea_grad_mode"])
+        ea_clip=float(clip) if clip else None, ea_grad_mode=config["ea_grad_mode"],
+        ea_truncate_steps=(min(int(config["ea_truncate_steps"]), int(config["ea_steps"]))
+                           if config["ea_grad_mode"] == "truncated" else None))
     return MedianSpec(
         encoder=MLPSpec((width, width, dim), "relu", normalize=True, residual=True),
         readout=readout, head=MLPSpec((dim, int(config["head_width"]), 1), "relu"),
