@@ -216,8 +216,7 @@ class SetAutoencoder:
         logs = {"chamfer": last.mean(), "chamfer_dspn": dspn_last.mean(),
                 "chamfer_first": per_set[0].mean()}
         if info["repr_loss"].shape[0]:
-            logs.update(repr_loss_first=info["repr_loss"][0], repr_loss_last=info["repr_loss"][-1],
-                        inner_grad_norm_max=info["grad_norm"].max())
+            logs.update(repr_loss_first=info["repr_loss"][0], repr_loss_last=info["repr_loss"][-1])
         return per_set.mean(), logs, state
 
     def _tspn_loss(self, params, state, x, mask, size, rng):
