@@ -139,3 +139,40 @@ def test_init_from_starts_from_another_run_and_refuses_a_mismatch(tmp_path, caps
     assert "--init-from" in capsys.readouterr().err
     assert main([*args, f"--init-from={tmp_path}", f"--run-dir={tmp_path / 'd'}"]) == 2
     assert "no checkpoint.npz" in capsys.readouterr().err
+
+
+def test_adam_state_moves_between_backends(tmp_path):
+    """A torch checkpoint (parameters and Adam's moments and count) continues on JAX, and
+    back, with the same next update: torch.optim.Adam and optax.adam are one update rule."""
+    import numpy as np
+
+    from setwise.tasks.checkpoint import load_checkpoint, save_checkpoint
+    from setwise.tasks.train import trainer_class
+
+    config = resolve(TASK, "tiny", {"aggregator": "sum"})
+    batches = [TASK.train_batch(config, s) for s in range(5)]
+    torch_trainer = trainer_class("torch")(TASK, config, "cpu")
+    for s in range(3):
+        torch_trainer.step(batches[s], s)
+    save_checkpoint(tmp_path / "c.npz", torch_trainer.checkpoint(3, 1.5))
+    jax_trainer = trainer_class("jax")(TASK, config, "cpu")
+    assert jax_trainer.restore(load_checkpoint(tmp_path / "c.npz")) == (3, 1.5)
+
+    def assert_same(a, b):
+        assert a.adam_count == b.adam_count
+        for group in ("params", "adam_mu", "adam_nu"):
+            want, got = getattr(a, group), getattr(b, group)
+            assert set(want) == set(got) == set(a.params)
+            for k in want:
+                np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-7,
+                                           err_msg=f"{group}/{k}")
+
+    torch_trainer.step(batches[3], 3)
+    jax_trainer.step(batches[3], 3)
+    assert_same(torch_trainer.checkpoint(4, 0.0), jax_trainer.checkpoint(4, 0.0))
+    back = trainer_class("torch")(TASK, config, "cpu")
+    back.restore(jax_trainer.checkpoint(4, 0.0))
+    back.step(batches[4], 4)
+    jax_trainer.step(batches[4], 4)
+    assert_same(jax_trainer.checkpoint(5, 0.0), back.checkpoint(5, 0.0))
+    assert back.checkpoint(5, 0.0).adam_count == 5
