@@ -38,7 +38,12 @@ from setwise.jax_backend.pooling import (
 
 
 class EquilibriumAggregation(eqx.Module):
-    """Equilibrium Aggregation (:func:`~setwise.jax_backend.equilibrium_aggregation`)."""
+    """Equilibrium Aggregation (:func:`~setwise.jax_backend.equilibrium_aggregation`).
+
+    ``init`` records ``out_dim``, so a call with ``x`` of the wrong width is refused (the
+    residual potential's parameters alone fix only ``in_dim + out_dim``); a module built
+    directly from a mapping checks it only when given ``out_dim``.
+    """
 
     params: dict[str, jax.Array] = eqx.field(converter=convert_params)
     potential: str | Callable = eqx.field(static=True, default="residual")
@@ -58,8 +63,7 @@ class EquilibriumAggregation(eqx.Module):
                                               hidden=hidden, step_size=step_size,
                                               momentum=momentum, reg_weight=reg_weight,
                                               dtype=dtype)
-        if potential == "power_sum":
-            solver.setdefault("out_dim", out_dim)
+        solver.setdefault("out_dim", out_dim)  # x's width is then checked against in_dim
         return cls(params, potential=potential, **solver)
 
     def __call__(self, x, mask=None, *, index=None, ptr=None, num_sets=None,

@@ -141,6 +141,11 @@ def top_n_creation(params, z, n, *, max_n=None, rng=None):
         released code normalises ``a`` only). The softmax of eq. 8 runs over the selected
         points only (the released code takes it over all points and multiplies by n).
         Eq. 10 is a linear FiLM (the released code gates with a sigmoid).
+        Ties at the cut-off go to the lower reference index in every backend. Cosines that
+        are bitwise equal (duplicated angles) tie identically everywhere, eager or jitted;
+        cosines equal only in exact arithmetic can differ by an ulp between backends and
+        between JAX eager and ``jit`` (XLA fuses the normalisation differently), and such a tie
+        is then broken by that rounding.
     """
     op = "top_n_creation"
     z = np.asarray(z)

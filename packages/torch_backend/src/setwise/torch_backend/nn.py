@@ -98,8 +98,9 @@ def value_checks(enabled: bool):
 
     They are on by default (a bad input gets a clear error) and cost one host sync per op
     call, which dominates cheap ops in eager mode; ``SETWISE_VALUE_CHECKS=0`` turns them off
-    for a whole process. Shape and dtype checks always run. Under ``torch.compile`` value
-    checks are skipped.
+    for a whole process. Shape, dtype and parameter-mapping checks always run. Value checks are
+    skipped where values cannot be read: under ``torch.compile``, ``torch.func.vmap``, and
+    for meta / fake tensors (``torch.export``).
 
     >>> import torch
     >>> from setwise import torch_backend as B
