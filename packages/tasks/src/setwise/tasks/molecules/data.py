@@ -136,15 +136,17 @@ class TrainStream:
 
 def eval_batches(graphs_by_split: Mapping[str, Graphs], room: Budget, batching: str,
                  limit: int = 0) -> list[dict]:
-    """Validation then test graphs in order (the first ``limit`` of each if ``limit``),
-    batched as in training without shuffling, tagged by ``split``."""
+    """Validation then test graphs in order (with ``limit``, that many of each, evenly spaced:
+    OGB's scaffold splits are sorted, so the first ones can hold a single class), batched as in
+    training without shuffling, tagged by ``split``."""
     out = []
     for tag, name in enumerate(EVAL_SPLITS):
         graphs = graphs_by_split[name]
-        count = min(limit, len(graphs)) if limit else len(graphs)
-        order = np.arange(count)
+        order = np.arange(len(graphs))
+        if limit and limit < len(graphs):
+            order = np.unique(np.linspace(0, len(graphs) - 1, limit).round().astype(np.int64))
         if batching == "fixed":
-            plan = [order[i:i + room.graphs - 1] for i in range(0, count, room.graphs - 1)]
+            plan = [order[i:i + room.graphs - 1] for i in range(0, len(order), room.graphs - 1)]
         else:
             plan = pack(graphs.num_nodes, graphs.num_edges, order, room)
         out += [to_batch(graphs, rows, room, np.full(len(rows), tag)) for rows in plan]
