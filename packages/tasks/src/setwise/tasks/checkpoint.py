@@ -14,39 +14,111 @@ A checkpoint holds (flat names, ``/`` separating the groups):
 eps = 1e-8``: torch's ``exp_avg``, ``exp_avg_sq``, ``step`` are optax's ``mu``, ``nu``,
 ``count``), so a run trained on one backend continues, or is evaluated, on the other.
 
-All checkpoint file I/O goes through :func:`save` and :func:`load`.
+All checkpoint file I/O goes through :func:`save` and :func:`load`. Every file carries the
+SHA-256 of its arrays (``__sha256__``: names, dtypes, shapes and bytes), verified on load;
+saving keeps the checkpoint it replaces as ``checkpoint.prev.npz``. A file that is cut short,
+garbage, or altered by a single byte raises :class:`CheckpointError`: one line naming it and
+saying what the user can do (resume from the previous checkpoint where it is good).
+NumPy reads it with ``allow_pickle=False``: loading a checkpoint runs no code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from setwise.tasks.runs import RunDirError
+
 #: The file name of a run's checkpoint (both backends).
 CHECKPOINT = "checkpoint.npz"
 GROUPS = ("params", "state", "adam_mu", "adam_nu")
+DIGEST = "__sha256__"
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint that cannot be used (unreadable, checksum mismatch, wrong contents)."""
+
+
+def previous(path) -> Path:
+    """Where the checkpoint that ``path`` replaced is kept: ``checkpoint.prev.npz``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def digest(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of ``arrays``: every name, dtype, shape and the bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        value = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{value.dtype.str}|{value.shape};".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()
 
 
 def save(path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` atomically: a temporary file beside it, flushed to disk,
-    then renamed over ``path`` (a reader sees the old checkpoint or the new one, never half)."""
+    """Write ``arrays`` and their :func:`digest` to ``path`` atomically: a temporary file
+    beside it, flushed to disk, then renamed over ``path`` (a reader sees the old checkpoint
+    or the new one, never half). The old one is kept as :func:`previous` first (a hard link,
+    so ``path`` exists at every moment)."""
     path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        np.savez(f, **arrays, **{DIGEST: np.asarray(digest(arrays))})
         f.flush()
         os.fsync(f.fileno())
+    if path.exists():
+        prev_tmp = previous(path).with_name(previous(path).name + ".tmp")
+        prev_tmp.unlink(missing_ok=True)
+        try:
+            os.link(path, prev_tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, prev_tmp)
+        os.replace(prev_tmp, previous(path))
     os.replace(tmp, path)
 
 
+def _problem(path: Path) -> tuple[dict | None, str | None]:
+    """``(arrays, None)`` if the checkpoint at ``path`` is good, else ``(None, problem)``."""
+    if not path.is_file():
+        return None, "missing"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        return None, f"not a readable checkpoint ({type(error).__name__}: {error})"
+    stored = arrays.pop(DIGEST, None)
+    if stored is None:
+        return None, f"no checksum ({DIGEST}) in it"
+    if str(stored) != digest(arrays):
+        return None, "its contents do not match their SHA-256 checksum"
+    return arrays, None
+
+
 def load(path) -> dict[str, np.ndarray]:
-    """The arrays of the checkpoint at ``path``, by name."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """The arrays of the checkpoint at ``path``, by name, checksum verified.
+
+    Raises :class:`CheckpointError` naming the file and what to do.
+    """
+    path = Path(path)
+    arrays, problem = _problem(path)
+    if problem is None:
+        return arrays
+    prev = previous(path)
+    if _problem(prev)[1] is None:
+        advice = (f"the previous checkpoint {prev.name} is good: resume from it with "
+                  f"'mv {prev} {path}' and --resume (its later steps are trained again)")
+    else:
+        advice = "no good previous checkpoint is there: start again with --overwrite"
+    raise CheckpointError(f"{path}: {problem}; {advice}")
 
 
 @dataclass
@@ -92,7 +164,11 @@ def save_checkpoint(path, checkpoint: Checkpoint) -> None:
 
 
 def load_checkpoint(path) -> Checkpoint:
-    return Checkpoint.from_arrays(load(path))
+    arrays = load(path)
+    try:
+        return Checkpoint.from_arrays(arrays)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}; start again with --overwrite") from None
 
 
 def check_names(what: str, got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray]):
@@ -113,8 +189,6 @@ def check_init_from(task, config, run_dir) -> None:
 
     Raises :class:`setwise.tasks.runs.RunDirError` (one line naming the directory).
     """
-    from setwise.tasks.runs import RunDirError
-
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         raise RunDirError(f"--init-from {run_dir}: no {CHECKPOINT} there (a run writes it at "

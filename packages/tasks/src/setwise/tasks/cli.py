@@ -368,6 +368,33 @@ def main(argv=None) -> int:
     except _errors() as err:
         print(f"setwise {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:
+        return _interrupted(args, stop)
+    except RuntimeError as err:
+        from setwise.tasks.train import NonFiniteLoss
+
+        if not isinstance(err, NonFiniteLoss):
+            raise
+        print(f"setwise {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _interrupted(args, stop: KeyboardInterrupt) -> int:
+    """Ctrl-C: say what was saved and how to go on; exit status 130."""
+    from setwise.tasks.train import TrainingInterrupted
+
+    if isinstance(stop, TrainingInterrupted) and args.command == "sweep":
+        print(f"setwise sweep: interrupted after step {stop.step} of {stop.run_dir}; "
+              "checkpoint saved. Run the same setwise sweep command to continue",
+              file=sys.stderr)
+    elif isinstance(stop, TrainingInterrupted):
+        q = shlex.quote(str(stop.run_dir))
+        print(f"setwise {args.command}: interrupted after step {stop.step}; checkpoint saved "
+              f"in {stop.run_dir}. Resume with: setwise train {args.task} --run-dir {q} "
+              "--resume", file=sys.stderr)
+    else:
+        print(f"setwise {args.command}: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

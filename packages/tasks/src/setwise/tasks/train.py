@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,43 +106,55 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
         init_from: a run directory whose checkpoint's parameters and state this run starts
             from (any backend's run; ignored when resuming from this run's own checkpoint).
     """
+    steps, log_every, eval_every = (int(config[k]) for k in ("steps", "log_every", "eval_every"))
     trainer_cls = trainer_class(config["backend"])
     run = RunDir(run_dir, CHECKPOINT)
-    resuming = run.prepare(config, resume=resume, overwrite=overwrite)
+    # everything that can fail is done before the run directory is written
+    resuming = run.check(config, resume=resume, overwrite=overwrite)
     trainer = trainer_cls(task, config, device)
+    batches = list(task.eval_batches(config))
     start, elapsed = 0, 0.0
     if resuming:
-        start, elapsed = trainer.restore(load_checkpoint(run.checkpoint))
+        ckpt = load_checkpoint(run.checkpoint)
+        RunDir.check_resume_step(run.checkpoint, ckpt.step, steps)
+        start, elapsed = trainer.restore(ckpt)
     elif init_from is not None:
         init_weights(trainer, init_from)
+    run.create(config, overwrite=overwrite)
     run.truncate_metrics(start)
-    steps, log_every, eval_every = (int(config[k]) for k in ("steps", "log_every", "eval_every"))
-    batches = list(task.eval_batches(config))
     clock = time.perf_counter() - elapsed
     bar = tqdm(total=steps, initial=start, desc=f"{task.name} {run.path.name}",
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
-    pending, last_eval, process_start = [], {}, time.perf_counter()
-    for step in range(start, steps):
-        pending.append(trainer.step(task.train_batch(config, step), step))
-        done = step + 1
-        evaluate_now = done % eval_every == 0 or done == steps
-        if done % log_every == 0 or evaluate_now:  # a checkpoint never leaves a partial window
-            train = _mean(pending)
-            pending = []
-            run.log({"step": done, "split": "train", **train,
-                     "time": time.perf_counter() - clock})
-            shown = {k: f"{train[k]:.3g}" for k in ("loss", task.metric) if k in train}
-            bar.set_postfix(**shown, **last_eval)
-        if evaluate_now:
-            metrics = evaluate(task, trainer, batches)
-            run.log({"step": done, "split": "eval", **metrics,
-                     "time": time.perf_counter() - clock})
-            last_eval = {f"eval_{task.metric}": f"{metrics[task.metric]:.3g}"}
-            bar.set_postfix(**shown, **last_eval)
-            tqdm.write(f"step {done}: eval " + ", ".join(f"{k} {v:.4g}" for k, v in
-                                                         metrics.items()), file=sys.stderr)
-            save_checkpoint(run.checkpoint, trainer.checkpoint(done, time.perf_counter() - clock))
-        bar.update(1)
+    pending, last_eval, shown, process_start = [], {}, {}, time.perf_counter()
+    with _StopOnSigint() as sigint:
+        for step in range(start, steps):
+            pending.append(trainer.step(task.train_batch(config, step), step))
+            done = step + 1
+            evaluate_now = done % eval_every == 0 or done == steps
+            # a checkpoint never leaves a partial window
+            if done % log_every == 0 or evaluate_now or sigint.requested:
+                train = _mean(pending)
+                _check_finite(run, pending, done, train)
+                pending = []
+                run.log({"step": done, "split": "train", **train,
+                         "time": time.perf_counter() - clock})
+                shown = {k: f"{train[k]:.3g}" for k in ("loss", task.metric) if k in train}
+                bar.set_postfix(**shown, **last_eval)
+            if evaluate_now:
+                metrics = evaluate(task, trainer, batches)
+                run.log({"step": done, "split": "eval", **metrics,
+                         "time": time.perf_counter() - clock})
+                last_eval = {f"eval_{task.metric}": f"{metrics[task.metric]:.3g}"}
+                bar.set_postfix(**shown, **last_eval)
+                tqdm.write(f"{run.path.name} step {done}: eval " + ", ".join(
+                    f"{k} {v:.4g}" for k, v in metrics.items()), file=sys.stderr)
+            if evaluate_now or sigint.requested:
+                save_checkpoint(run.checkpoint,
+                                trainer.checkpoint(done, time.perf_counter() - clock))
+            bar.update(1)
+            if sigint.requested and done < steps:
+                bar.close()
+                raise TrainingInterrupted(run.path, done)
     bar.close()
     ran = steps - start
     summary = _summary(task, config, run, trainer, ran, time.perf_counter() - process_start)
@@ -152,6 +166,70 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
 
         plot_run(run.path)
     return summary
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite; the run stopped, its last good checkpoint
+    kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the run after a step; a checkpoint of that step was saved.
+
+    Attributes:
+        run_dir: the run directory.
+        step: the steps done (the checkpoint's step).
+    """
+
+    def __init__(self, run_dir, step: int):
+        super().__init__(f"{run_dir}: interrupted after step {step}; checkpoint saved")
+        self.run_dir, self.step = Path(run_dir), step
+
+
+class _StopOnSigint:
+    """While active, the first SIGINT (Ctrl-C) only sets ``requested`` (the loop saves a
+    checkpoint after the current step and stops); a second one interrupts at once. Outside
+    the main thread (where signals cannot be caught) it does nothing."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("Ctrl-C: stopping after this step and saving a checkpoint (Ctrl-C again to "
+                   "stop at once, without one)", file=sys.stderr)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _check_finite(run: RunDir, window: list[Mapping], done: int, mean: Mapping) -> None:
+    """Raise :class:`NonFiniteLoss` naming the first step of ``window`` (the steps ending at
+    ``done``) whose loss is NaN or infinite."""
+    if np.isfinite(mean["loss"]):
+        return
+    first = len(window)
+    for i, record in enumerate(window):
+        if not np.isfinite(float(record["loss"])):
+            first = i
+            break
+    step = done - len(window) + first + 1
+    kept = (f"the last good checkpoint {run.checkpoint} is kept" if run.checkpoint.exists()
+            else "no checkpoint was written before it")
+    raise NonFiniteLoss(f"{run.path}: the training loss is {float(window[first]['loss'])} at "
+                        f"step {step}; stopped ({kept}). Try a smaller --lr (for EA also "
+                        "--ea-step-size or --ea-clip) in a new run (--overwrite or another "
+                        "--run-dir)")
 
 
 def _summary(task, config, run, trainer, ran, seconds) -> dict:
