@@ -107,7 +107,7 @@ CASES = [
                  "value_w": np.ones((2, 6))}, X, M), {}, ValueError,
      ["attention_pool", "params['value_w']", "(2, 6)", "(2, 4)"]),
     ("pna x width", "pna_pool", lambda r: (r.init_pna_pool(0, 3, 2, dtype="float64"), X, M), {},
-     ValueError, ["pna_pool", "params['weight']"]),
+     ValueError, ["pna_pool", "'x'", "dim 2", "3"]),
     ("top_n w1", "top_n_creation",
      lambda r: ({**top_n(r), "w1": np.ones((2, 2))}, np.ones((2, 4)), 2), {}, ValueError,
      ["top_n_creation", "params['w1']", "(1, 2)"]),

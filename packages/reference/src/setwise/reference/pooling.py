@@ -136,6 +136,10 @@ def check_pna_args(op, params, dim, delta):
     """PNA's ``weight [12 * dim, out]`` and ``bias [out]``, and ``delta > 0`` (a traced,
     non-numeric ``delta`` is left unchecked). Shared by every backend."""
     V.check_params(op, params, {"bias": (None,), "weight": (None, None)})
+    rows = V._shape_dtype(params["weight"])[0][0]
+    if rows % 12 == 0 and rows != 12 * dim:
+        V.fail(op, "x", f"has dim {dim}", f"{rows // 12} (params['weight'] has 12 * "
+               f"{rows // 12} rows)")
     V.check_params(op, params, {"bias": (None,),
                                 "weight": (12 * dim, V._shape_dtype(params["bias"])[0][0])})
     if isinstance(delta, numbers.Real) and not delta > 0:
