@@ -178,19 +178,22 @@ def test_paper_preset_is_selectable_and_overridable():
 
 
 def test_sweep_writes_table_and_plot_with_command_and_date(tmp_path, capsys):
-    out = tmp_path / "results"
+    runs, out = tmp_path / "runs", tmp_path / "results"
     args = ["sweep", "median", "--dim", "1", "2", "--aggregator", "sum", "ea",
             "--seeds", "0", "--preset=tiny", "--device=cpu", "--steps=6", "--eval-every=3",
-            f"--runs-dir={tmp_path / 'runs'}", f"--out={out}", "--name=median-test"]
+            f"--runs-dir={runs}", "--name=median-test"]
     assert main(args) == 0
-    md = (out / "median-test.md").read_text()
-    assert (out / "median-test.png").exists()
+    err = capsys.readouterr().err
+    names = {p.name for p in runs.iterdir() if p.is_dir()}
+    assert len(names) == 4
+    evals = [line for line in err.splitlines() if "eval" in line and "step" in line]
+    assert len(evals) == 8 and all(line.split()[0] in names for line in evals)  # labelled
+    md = (runs / "median-test.md").read_text()  # by default beside the runs, not in docs/
     assert "setwise sweep median --dim 1 2" in md and "| 1 |" in md and "| 2 |" in md
     assert "EA mean" in md and "Sum mean" in md
-    assert len(list((tmp_path / "runs").iterdir())) == 4
-    capsys.readouterr()
-    assert main(args) == 0  # finished runs are reused, not retrained
+    assert main([*args, f"--out={out}"]) == 0  # finished runs are reused, not retrained
     assert "step" not in capsys.readouterr().err
+    assert (out / "median-test.md").exists() and (out / "median-test.png").exists()
 
 
 def test_data_subcommand_is_wired_when_the_datasets_cli_exists(capsys):

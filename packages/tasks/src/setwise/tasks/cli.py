@@ -7,7 +7,7 @@
     setwise train median --run-dir runs/median/torch-ea-D16-s0 --resume --steps 3000
     setwise train median --backend jax --init-from runs/median/torch-ea-D16-s0 --run-dir R
     setwise train median --preset paper             # the paper's configuration (10^7 steps)
-    setwise sweep median --jobs 2                   # paper 1 Fig. 3 at a CPU budget
+    setwise sweep median --jobs 2                   # paper 1 Fig. 3 -> runs/sweep-median/
     setwise plot runs/median/torch-ea-D16-s0        # training curve of a run
     setwise check all                               # PyTorch and JAX models agree (float64)
     setwise compare runs/median/*                   # several runs: a table and one plot
@@ -150,8 +150,10 @@ def _add_sweep(subparsers):
                           help="default: %(default)s")
         tp.add_argument("--runs-dir", type=Path, default=RUNS_DIR / f"sweep-{name}",
                         help="where the runs go (default %(default)s)")
-        tp.add_argument("--out", type=Path, default=Path("docs/results"),
-                        help="where the page (and its figure) go (default %(default)s)")
+        tp.add_argument("--out", type=Path, default=None,
+                        help="where the page (and its figure) go (default: --runs-dir, beside "
+                             "the runs; maintainers pass --out docs/results to replace the "
+                             "committed results)")
         tp.add_argument("--name", default=name, help="file name of the page and figure, "
                         "without extension (default %(default)s)")
         tp.add_argument("--jobs", type=positive_int, default=1,
@@ -314,7 +316,7 @@ def cmd_sweep(args, argv) -> int:
     runs = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs,
                      threads=args.threads)
     command = "setwise " + " ".join(shlex.quote(a) for a in argv)
-    md, figure = task.report(runs, args.out, command=command, name=args.name)
+    md, figure = task.report(runs, args.out or args.runs_dir, command=command, name=args.name)
     print(md.read_text())
     print(f"wrote {md}" + (f" and {figure}" if figure else ""), file=sys.stderr)
     return 0
