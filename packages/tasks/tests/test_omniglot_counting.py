@@ -209,3 +209,27 @@ def test_paper_preset_has_the_papers_sizes(data_dir):
     assert params["encoder_2_0_down_w"].shape == (1, 1, 32, 64)
     mha = TASK.spec(resolve(TASK, "paper", {"aggregator": "mha"}))
     assert mha.readout.num_heads == 4 and mha.readout.width == 256
+
+
+# report -----------------------------------------------------------------------------------
+
+def test_report_page_states_the_ordering(tmp_path):
+    from setwise.tasks.sweep import Run
+
+    def run(agg, seed, train, test):
+        metrics = [{"step": s, "split": "eval", "train_accuracy": train * s / 2,
+                    "test_accuracy": test * s / 2, "train_xent": 2.0, "test_xent": 2.1}
+                   for s in (1, 2)]
+        summary = {"final": {k: v for k, v in metrics[-1].items() if k not in ("split",)},
+                   "time": 1.0, "steps_per_second_this_process": 3.0}
+        config = {**resolve(TASK, None, {"aggregator": agg, "seed": seed})}
+        return Run(config, summary, metrics, tmp_path)
+
+    runs = [run("sum", s, 0.3, 0.2) for s in (0, 1)] + [run("ea", s, 0.5, 0.1) for s in (0, 1)]
+    md, png = TASK.report(runs, tmp_path / "out", command="setwise sweep omniglot-counting")
+    text = md.read_text()
+    assert png.exists() and png.stat().st_size > 0
+    assert "| Sum | 2 | 0.3 ± 0 | 0.2 ± 0 |" in text
+    assert "the paper's ordering does not hold" in text
+    assert "train accuracy: EA 0.500 > Sum 0.300 (EA above both baselines)" in text
+    assert "test accuracy: Sum 0.200 > EA 0.100 (EA not above both baselines)" in text

@@ -134,6 +134,12 @@ class OmniglotCountingTask(Task):
     def evaluate(self, predictions, batches):
         return counting_metrics(predictions, batches)
 
+    def report(self, runs, out, *, command="", name=None):
+        """Fig. 4b's page (:mod:`setwise.tasks.omniglot_counting.report`)."""
+        from setwise.tasks.omniglot_counting.report import write
+
+        return write(self, runs, out, command=command, name=name)
+
     def check_variants(self, config):
         """Every aggregator, EA's implicit gradient (with 40 inner steps: the implicit gradient
         is that of the exact minimiser, which the tiny preset's 2 steps do not reach, and the
