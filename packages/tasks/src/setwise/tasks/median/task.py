@@ -11,10 +11,11 @@ Notes:
     plain ReLU MLP for the head. Attention uses ``min(4, D)`` heads so that D = 1, 2 exist
     (the paper's 4 heads of width D/4 need D >= 4). EA's auxiliary loss weight is 1e-4
     (appendix D.2: "as in the rest of the experiments"). The batch size is not given: 64 in
-    the paper preset. The CPU configuration (the default) is narrower (width 32, batch 32),
-    far shorter (1500 steps), and starts EA's inner step size at 0.02 instead of 0.125: with
-    0.125 the untrained potential's inner descent diverges (``y`` reaches ~1e4 in 5 steps)
-    and EA needs thousands of steps to recover, more than a CPU budget allows.
+    the paper preset. The CPU configuration (the default) is narrower (width 32, batch 32)
+    and far shorter (1500 steps). EA's inner step size starts at the paper's 0.125: with the
+    residual potential's initial values (:func:`setwise.reference.init_potential`'s Notes) the
+    untrained inner descent goes downhill at 0.125 (with Haiku's zero biases it diverged, ``y``
+    reaching ~1e4 in 5 steps, and the CPU default was 0.02 until issue #9).
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ from setwise.tasks.registry import Option, SweepSpec, Task
 PAPER_WIDTH = 256
 SWEEP_NOTES = (
     "Against the paper's Fig. 3: 10^3 steps instead of 10^7, widths 32 instead of 256, batch "
-    "32, evaluation on 4096 held-out sets instead of 80000, EA's inner step size starting at "
-    "`ea_step_size` below (CPU default 0.02; at the paper's 0.125 the untrained potential's "
-    "inner descent diverges: `median-ea-step-size-0.125.md` has EA at 0.125 on the same "
-    "budget), attention with "
-    "min(4, D) heads (one head of width 1 at D = 1). The paper's claim is about the end of "
-    "a 10^7-step training; this is its first 10^3 steps.")
+    "32, evaluation on 4096 held-out sets instead of 80000, 3 seeds instead of 5, no "
+    "exponential smoothing, attention with min(4, D) heads (one head of width 1 at D = 1). "
+    "EA's inner step size starts at the paper's 0.125 (the residual potential's "
+    "initialisation makes the untrained inner descent go downhill: "
+    "`setwise.reference.init_potential`'s Notes). The paper's claim is about the end of a "
+    "10^7-step training; this is its first 10^3 steps.")
 
 
 class MedianTask(Task):
@@ -63,7 +64,7 @@ class MedianTask(Task):
                bound=">= 1"),
         Option("ea_aux_weight", 1e-4, "weight of EA's auxiliary loss (eq. 5)", float,
                bound=">= 0"),
-        Option("ea_step_size", 0.02, "EA's initial inner step size (paper: 0.125)", float,
+        Option("ea_step_size", 0.125, "EA's initial inner step size (paper: 0.125)", float,
                bound="> 0"),
         Option("ea_clip", 0.0, "clip EA's y to [-c, c] after every step; 0: no clipping "
                "(paper: none given)", float, bound=">= 0"),
