@@ -42,14 +42,15 @@ PAPER = {"channels": [16, 32, 64], "dim": 256, "ea_hidden": [512, 512, 32], "hea
          "eval_test": 2048}
 
 SWEEP_NOTES = (
-    "Against the paper's Fig. 4b: 1000 Adam steps of batch 8 instead of 10^7 (8,000 training "
+    "Against the paper's Fig. 4b: 600 Adam steps of batch 8 instead of 10^7 (4,800 training "
     "sets seen instead of 8 x 10^7), the CPU widths (ResNet channels [8, 16, 32] instead of "
     "[16, 32, 64], D = 64 instead of 256, EA potential [128, 128, 32] instead of "
     "[512, 512, 32], head [64, 10] instead of [128, 10]), learning rate 1e-3 (no sweep over "
     "{1e-4, 3e-4, 1e-3}), accuracy on 256 fresh sets of the training characters and 512 sets "
     "of the evaluation alphabets at each evaluation, PNA left out of the grid (Fig. 4b has "
-    "Sum, MHA, EA). The paper's claim is about the end of a 10^7-step training; this is its "
-    "first 10^3 steps.")
+    "Sum, MHA, EA). The JAX backend (jit) trains the grid: on this shared CPU it ran the "
+    "training step faster than torch eager (see Speed). The paper's claim is about the end of "
+    "a 10^7-step training; this is its first 600 steps.")
 
 
 class OmniglotCountingTask(Task):
@@ -90,8 +91,8 @@ class OmniglotCountingTask(Task):
     )
     labels = LABELS
     sweep = SweepSpec(grid={"aggregator": ("sum", "mha", "ea")}, seeds=(0, 1, 2),
-                      overrides={"steps": 1000, "eval_every": 200}, figure="Fig. 4b",
-                      notes=SWEEP_NOTES)
+                      overrides={"backend": "jax", "steps": 600, "eval_every": 150},
+                      figure="Fig. 4b", notes=SWEEP_NOTES)
     presets = {
         "cpu": {},
         "tiny": {"channels": [2, 4, 4], "dim": 8, "head_width": 8, "ea_hidden": [8, 8, 4],
