@@ -8,7 +8,8 @@ Parametrised over :func:`setwise.tasks.registry.task_names` and both backends, o
 - the cross-backend check (:mod:`setwise.tasks.check`): float64 loss, logs, gradients and
   state equal by flat name, for every variant the task lists;
 - resume after SIGKILL: ``setwise train`` in a subprocess, killed once its first checkpoint
-  is written, resumed, logs exactly the numbers of an uninterrupted run;
+  is written, then ``--resume``d, logs exactly the numbers of an uninterrupted
+  ``setwise train``;
 - ``init_from`` across backends: the torch-trained parameters evaluated by the JAX model give
   the same metric (float32 on both sides: ``rel 1e-4``, the round-off of a float32 forward
   pass of a few layers, with margin).
@@ -64,14 +65,14 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """``get(task, backend, steps)``: one uninterrupted in-process run of the tiny preset per
-    (task, backend, steps), shared by the tests of this module."""
+    """``get(task, backend)``: one in-process run of the tiny preset per (task, backend),
+    shared by the tests of this module."""
     cache = {}
 
-    def get(name, backend, steps=None):
+    def get(name, backend):
         task = get_task(name)
-        config = tiny(task, backend, steps)
-        key = (name, backend, config["steps"])
+        config = tiny(task, backend)
+        key = (name, backend)
         if key not in cache:
             run_dir = tmp_path_factory.mktemp(f"{name}-{backend}")
             fit(task, config, run_dir, device="cpu", progress=False, plot=False)
@@ -81,11 +82,8 @@ def runs(tmp_path_factory):
     return get
 
 
-def tiny(task, backend, steps=None, **kw):
-    overrides = {"backend": backend, **kw}
-    if steps is not None:
-        overrides["steps"] = steps
-    return resolve(task, "tiny", overrides)
+def tiny(task, backend):
+    return resolve(task, "tiny", {"backend": backend})
 
 
 def numbers(run_dir):
