@@ -164,6 +164,9 @@ def test_compare_prints_a_table_and_writes_one_plot(finished_run, tmp_path, caps
     assert lines[2].startswith("| sum | sum | 20/20 |") and lines[3].startswith("| ea | ea | ")
     assert "shared by every run: backend=torch" in out
     assert out_png.exists() and f"plot: {out_png}" in err
+    assert main(["compare", *map(str, other.parent.iterdir())]) == 0
+    assert (other.parent / "compare.png").exists()  # default: beside the runs
+    assert main(["compare", *map(str, other.parent.iterdir())]) == 0  # a glob with the png
     assert main(["compare", str(tmp_path / "none")]) == 2
     assert main(["compare", str(other), "--metric=accuracy"]) == 2
     assert "no evaluation of the runs has the metric 'accuracy'" in capsys.readouterr().err

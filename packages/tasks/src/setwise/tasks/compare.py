@@ -43,9 +43,15 @@ class Run:
 
 
 def load_runs(paths: Sequence) -> list[Run]:
-    """Read the runs at ``paths``; :class:`RunDirError` names a path that holds no run."""
+    """Read the runs at ``paths``; :class:`RunDirError` names a path that holds no run.
+
+    Files among ``paths`` are left out (a shell glob such as ``runs/median/*`` also matches
+    ``compare.png``); a path that does not exist is an error.
+    """
     runs = []
     for path in map(Path, paths):
+        if path.is_file():
+            continue
         if not path.is_dir():
             raise RunDirError(f"compare: {path} is not a run directory (no such directory)")
         config = read_config(path)
@@ -62,6 +68,8 @@ def load_runs(paths: Sequence) -> list[Run]:
                         lines[-1]["step"] if lines else 0,
                         float(lines[-1].get("time", 0.0)) if lines else 0.0,
                         summary is not None, task))
+    if not runs:
+        raise RunDirError("compare: no run directory among the paths given")
     return runs
 
 
