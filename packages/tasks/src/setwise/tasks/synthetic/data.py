@@ -7,9 +7,10 @@ padded to fixed shapes ``[batch_size, bucket]`` (``bucket``: the smallest of ``b
 bucket; padding rows and padding sets (``n = 0``) are masked out of every statistic and loss.
 
 A batch: ``x [B, P, 3]`` positions, ``feat [B, P, 7]`` positions and one-hot degree (the
-encoder's input), ``mask [B, P]``, ``n [B]`` sizes. A generation batch has ``z [B, latent]``,
-``mask``, ``n`` and the training degree histogram ``degree_dist [4]``. ``part`` (0-d int)
-says which evaluation a batch belongs to.
+encoder's input), ``mask [B, P]``, ``n [B]`` sizes. Evaluation batches also have ``z [B,
+latent]`` (zeros, or the latents of a generation batch), ``generate`` (0-d bool), ``part``
+(0-d int: which evaluation) and the training degree histogram ``degree_dist [4]``: the same
+arrays for reconstruction and generation, so one compilation serves both.
 """
 
 from __future__ import annotations
@@ -72,15 +73,22 @@ def train_batch(seed: int, step: int, batch_size: int, n_max: int = 35,
     return pack("train", chunk, batch_size, n_max, buckets)
 
 
+def degree_distribution(n_max: int = 35) -> np.ndarray:
+    """``[4]`` fraction of training points of degree 1..4 (float32)."""
+    return dataset("train", n_max).degree_distribution().astype(np.float32)
+
+
 def recon_batches(split: str, num_sets: int, batch_size: int, n_max: int, part: int,
-                  buckets=BUCKETS):
+                  latent_dim: int, buckets=BUCKETS):
     """The first ``num_sets`` sets of ``split`` (all if 0), grouped by size, as batches."""
     sets = dataset(split, n_max)
     rows = np.arange(len(sets) if num_sets <= 0 else min(num_sets, len(sets)))
     out = []
     for chunk in same_size_batches(sets.points.sizes[rows], batch_size, shuffle=False):
-        out.append({**pack(split, rows[chunk], batch_size, n_max, buckets),
-                    "part": np.array(part)})
+        batch = pack(split, rows[chunk], batch_size, n_max, buckets)
+        out.append({**batch, "z": np.zeros((batch_size, latent_dim), np.float32),
+                    "generate": np.array(False), "part": np.array(part),
+                    "degree_dist": degree_distribution(n_max)})
     return out
 
 
@@ -100,7 +108,7 @@ def generation_batches(num_sets: int, seed: int, latent_dim: int, batch_size: in
                        ) -> list[dict]:
     """``num_sets`` latent draws ``z ~ N(0, I)`` with their sizes, as batches sorted by size."""
     sizes = np.sort(generation_sizes(num_sets, seed, n_max, extrapolation))
-    degree = dataset("train", n_max).degree_distribution().astype(np.float32)
+    degree = degree_distribution(n_max)
     z = np.random.default_rng([seed, 11, int(extrapolation)]).standard_normal(
         (num_sets, latent_dim)).astype(np.float32)
     out = []
@@ -110,6 +118,9 @@ def generation_batches(num_sets: int, seed: int, latent_dim: int, batch_size: in
         zz = np.zeros((batch_size, latent_dim), np.float32)
         zz[:len(n[n > 0])] = z[start:start + batch_size]
         width = bucket(int(n.max()), n_max, buckets)
-        out.append({"z": zz, "n": n, "mask": np.arange(width)[None] < n[:, None],
-                    "part": np.array(part), "degree_dist": degree})
+        out.append({"x": np.zeros((batch_size, width, 3), np.float32),
+                    "feat": np.zeros((batch_size, width, 7), np.float32),
+                    "mask": np.arange(width)[None] < n[:, None], "n": n, "z": zz,
+                    "generate": np.array(True), "part": np.array(part),
+                    "degree_dist": degree})
     return out

@@ -263,13 +263,12 @@ def vae_loss(K, params, state, spec: VAESpec, batch, rng, train):
 
 
 def vae_predict(K, params, state, spec: VAESpec, batch, rng):
-    """The protocol's ``predict``: a reconstruction batch (``feat``, ``mask``, ``n``) is
-    decoded from the posterior mean; a generation batch (``z``, ``mask``, ``n``) from its
-    ``z``. Returns ``{"points" [num_sets, P, 3], "mask"}``."""
+    """The protocol's ``predict``: sets decoded from the posterior mean of ``feat`` or, where
+    ``generate`` (0-d bool) is True, from the batch's latents ``z`` (generation). Both kinds
+    of batch have the same arrays, so one compiled function serves every evaluation batch of
+    a width. Returns ``{"points" [num_sets, P, 3], "mask"}``."""
     mask, n = batch["mask"], batch["n"]
-    if "z" in batch:
-        z = batch["z"]
-    else:
-        z, _ = encode(K, params, state, spec, batch["feat"], mask, False, {})
+    mu, _ = encode(K, params, state, spec, batch["feat"], mask, False, {})
+    z = K.where(batch["generate"], K.asfloat(batch["z"], mu), mu)
     points = decode(K, params, state, spec, z, n, mask, rng, False, {})
     return {"points": points, "mask": mask}
