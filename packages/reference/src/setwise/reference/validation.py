@@ -4,6 +4,15 @@ Every op of every backend calls these functions before it computes anything, so 
 gets the same message everywhere: the op, the argument, what it got, and what was expected.
 The checks look only at shapes, dtypes and (where the caller passes them) a few reduced
 values, so backends can use them without converting their arrays to NumPy.
+
+What is checked: the layout of a batch of sets (:func:`check_sets`), integers (Python, NumPy
+and 0-d integer arrays of any backend are accepted: :func:`as_int`), the whole parameter
+mapping of an op once per call (:func:`check_params`: names, shapes, floating dtypes; the
+input's width is checked against it by each op's ``check_*`` helper), the public segment
+functions' arguments (:func:`check_segment_args`), and values where the backend can read them
+(:func:`check_finite`, :func:`check_index_values`, :func:`check_ptr_values`). When each
+backend runs the value checks (eager, ``jit``, ``torch.compile``) is in README.md, "What is
+checked, and when".
 """
 
 from __future__ import annotations
