@@ -44,7 +44,11 @@ SWEEP_NOTES = (
     "paper sweeps 1e-4 to 1e-3), dropout 0.5, auxiliary weights 1 (readout) and 1e-4 "
     "(local) as appendix D.2. The EA + EA row is taken to be GIN (the paper does not say). "
     "Evaluation every 125 steps on the full validation and test splits; the test metric is "
-    "the one at the best validation metric, as in the paper.")
+    "the one at the best validation metric, as in the paper. The page is made by two calls "
+    "into the same runs folder, `setwise sweep molecules --jobs 2 --threads 1` (GCN and GIN "
+    "x Sum / MHA / PNA / EA) and `setwise sweep molecules --gnn gin --aggregator ea "
+    "--local-aggregator ea --jobs 1 --threads 1` (the EA + EA row); either call writes the "
+    "page from every finished run of this budget in the folder.")
 DIAGNOSTICS = ("ea_aux", "ea_grad_max_norm", "ea_active_steps", "local_ea_aux",
                "local_ea_grad_max_norm")
 
