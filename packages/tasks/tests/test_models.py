@@ -81,9 +81,11 @@ def backend_loss(backend, config):
 def test_loss_is_mse_plus_weighted_ea_aux_in_both_backends():
     config = tiny("ea")
     (t_loss, t_logs), (j_loss, j_logs) = (backend_loss(b, config) for b in ("torch", "jax"))
-    assert set(t_logs) == set(j_logs) == {"mse", "ea_aux", "ea_grad_max_norm",
+    assert set(t_logs) == set(j_logs) == {"mse", "ea_aux", "ea_aux_share", "ea_grad_max_norm",
                                           "ea_active_steps"}
     assert t_loss == pytest.approx(t_logs["mse"] + config["ea_aux_weight"] * t_logs["ea_aux"],
                                    rel=1e-5)
+    assert t_logs["ea_aux_share"] == pytest.approx(
+        config["ea_aux_weight"] * t_logs["ea_aux"] / t_loss, rel=1e-5)
     assert j_loss == pytest.approx(t_loss, rel=1e-4)
     assert j_logs["ea_aux"] == pytest.approx(t_logs["ea_aux"], rel=1e-4)

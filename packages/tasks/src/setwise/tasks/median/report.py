@@ -160,6 +160,9 @@ def write(task, runs: Sequence, out, *, command: str, name: str | None = None
                   f"The page this one replaced ([{name}-before.md]({name}-before.md): torch, "
                   "1000 steps, EA's inner step size 0.02 and its potential initialised with "
                   "zero biases and a unit-scale last layer):", "", *before, ""]
+        if (out / f"{name}-ea-step-size-0.125.md").exists():
+            lines += [f"With that initialisation, EA at the paper's step size 0.125 diverged "
+                      f"([{name}-ea-step-size-0.125.md]({name}-ea-step-size-0.125.md)).", ""]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png
