@@ -194,6 +194,8 @@ def test_sweep_writes_table_and_plot_with_command_and_date(tmp_path, capsys):
     md = (runs / "median-test.md").read_text()  # by default beside the runs, not in docs/
     assert "setwise sweep median --dim 1 2" in md and "| 1 |" in md and "| 2 |" in md
     assert "EA mean" in md and "Sum mean" in md
+    assert "depart from the sweep's own budget, which the notes above describe:** `steps` " \
+        "1000 -> 6" in md  # the fixed notes no longer pass for this budget's
     assert main([*args, f"--out={out}"]) == 0  # finished runs are reused, not retrained
     assert "step" not in capsys.readouterr().err
     assert (out / "median-test.md").exists() and (out / "median-test.png").exists()

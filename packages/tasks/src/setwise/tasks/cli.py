@@ -19,6 +19,7 @@ Every option is checked before anything is written: a bad value is one line
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 import sys
@@ -317,9 +318,30 @@ def cmd_sweep(args, argv) -> int:
                      threads=args.threads)
     command = "setwise " + " ".join(shlex.quote(a) for a in argv)
     md, figure = task.report(runs, args.out or args.runs_dir, command=command, name=args.name)
+    departures = budget_departures(task, [r.config for r in runs])
+    if departures and task.sweep.notes:
+        with open(md, "a") as page:
+            page.write(f"\n{departures}\n")
     print(md.read_text())
     print(f"wrote {md}" + (f" and {figure}" if figure else ""), file=sys.stderr)
     return 0
+
+
+def budget_departures(task: Task, used) -> str:
+    """A sentence naming the options in which the configurations ``used`` depart from the
+    sweep's own budget (the one its notes describe), or ``""`` if they do not."""
+    from setwise.tasks.sweep import grid
+
+    standard = grid(task)[0]
+    skip = {*task.sweep.grid, "seed"}
+    changed = {k: sorted({json.dumps(c.get(k)) for c in used}) for k in standard
+               if k not in skip and any(c.get(k) != standard[k] for c in used)}
+    if not changed:
+        return ""
+    listed = ", ".join(f"`{k}` {json.dumps(standard[k])} -> {' / '.join(v)}"
+                       for k, v in changed.items())
+    return (f"**These runs depart from the sweep's own budget, which the notes above "
+            f"describe:** {listed}.")
 
 
 def cmd_plot(args) -> int:
