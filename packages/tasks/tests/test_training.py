@@ -1,12 +1,7 @@
-"""Training runs: files, reproducibility, backend agreement, and resume after a kill."""
+"""Training runs: files, reproducibility, backend agreement, init-from, Adam across backends
+(resume after SIGKILL: test_every_task.py, for every task)."""
 
-import functools
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -74,40 +69,6 @@ def test_a_run_is_not_overwritten_or_resumed_with_another_config(tmp_path):
     with pytest.raises(RunDirError, match="lr"):
         fit(TASK, tiny("torch", steps=5, eval_every=5, lr=0.1), tmp_path, resume=True,
             progress=False)
-
-
-def train_command(config, run_dir, *extra):
-    return [sys.executable, "-m", "setwise.tasks.cli", "train", "median",
-            *[f"--{k.replace('_', '-')}={v}" for k, v in config.items()],
-            f"--run-dir={run_dir}", "--device=cpu", "--threads=1", "--no-progress", *extra]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_killed_run_resumes_to_the_same_metrics(backend, tmp_path):
-    """``setwise train`` killed (SIGKILL) after its first checkpoint, then ``--resume``d,
-    logs exactly the numbers of an uninterrupted ``setwise train``."""
-    config = tiny(backend, aggregator="mha", steps=160, eval_every=20, log_every=10)
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
-    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True)
-    done = run(train_command(config, straight))
-    assert done.returncode == 0, done.stderr[-2000:]
-
-    proc = subprocess.Popen(train_command(config, killed), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = killed / "checkpoint.npz"
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and not checkpoint.exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 0 < read_metrics(killed)[-1]["step"] < 160
-
-    done = run(train_command(config, killed, "--resume"))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert numbers(killed) == numbers(straight)
 
 
 def test_init_from_starts_from_another_run_and_refuses_a_mismatch(tmp_path, capsys):
