@@ -7,7 +7,8 @@ Every task model is a *pure function of a flat parameter mapping*, written once 
   :mod:`setwise.tasks.layers`). The task draws them once, in NumPy
   (:meth:`~setwise.tasks.registry.Task.init_params`); the torch trainer holds them as leaf
   tensors, the JAX trainer as a dict pytree. Gradients come back under the same names, so the
-  two backends compare by name and a checkpoint (``params.npz``) moves between backends.
+  two backends compare by name and a checkpoint (``checkpoint.npz``,
+  :mod:`setwise.tasks.checkpoint`) moves between backends.
 - ``state``: ``{name: array}`` of non-trained values that training updates (batch-norm running
   statistics), ``{}`` for most models; returned updated by :meth:`Model.loss`.
 - ``batch``: ``{name: array}`` made by the task in NumPy, a pure function of ``(seed, step)``,
