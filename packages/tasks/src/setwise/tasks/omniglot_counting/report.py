@@ -106,7 +106,8 @@ def speed_section(task, out: Path) -> list[str]:
             f"{data['threads']} thread per backend; load averages during the measurement: "
             f"{loads[0]} ... {loads[-1]}). Training steps per second (forward, backward, "
             "Adam; batch 8 sets of 16 images; JAX jit-compiled, compilation excluded; torch "
-            "eager), measured on a machine loaded by other work: compare numbers within one "
+            f"eager; median of {data.get('repeats', 1)} windows of {data.get('steps', '?')} "
+            "steps), measured on a machine loaded by other work: compare numbers within one "
             "row group, not with other pages. EA's cost is its time per step over Sum's "
             "(same backend and widths).", "",
             markdown_table(["backend", "widths", "aggregator", "steps/s",

@@ -4,8 +4,8 @@ backward, Adam) per aggregator and backend, at the CPU configuration and the pap
 ``python -m setwise.tasks.omniglot_counting.speed --out docs/results/omniglot-counting-speed.json``
 times each (backend, widths, aggregator) in its own trainer (:mod:`setwise.tasks.loops`) on
 training batches of the task, after ``warmup`` steps (JAX's compilation excluded), with one
-thread per backend. :func:`setwise.tasks.omniglot_counting.report.write` puts the table on
-the results page.
+thread per backend: the median of ``repeats`` windows of ``steps`` steps.
+:func:`setwise.tasks.omniglot_counting.report.write` puts the table on the results page.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
+
 from setwise.tasks.config import resolve
 from setwise.tasks.omniglot_counting.model import AGGREGATORS
 from setwise.tasks.report import load_average
@@ -25,21 +27,27 @@ from setwise.tasks.train import set_threads, trainer_class
 WIDTHS = ("cpu", "paper")
 
 
-def time_steps(task, config, steps: int, warmup: int) -> float:
-    """Steps/s of ``config``'s training step over ``steps`` steps after ``warmup``."""
+def time_steps(task, config, steps: int, warmup: int, repeats: int) -> float:
+    """Steps/s of ``config``'s training step: the median over ``repeats`` windows of
+    ``steps`` steps, after ``warmup`` steps (on a shared machine a single window catches
+    other work's bursts)."""
     trainer = trainer_class(config["backend"])(task, config, "cpu")
     batches = [task.train_batch(config, i) for i in range(warmup + steps)]
     for i in range(warmup):
         logs = trainer.step(batches[i], i)
     float(logs["loss"])  # wait for the device
-    start = time.perf_counter()
-    for i in range(warmup, warmup + steps):
-        logs = trainer.step(batches[i], i)
-    float(logs["loss"])
-    return steps / (time.perf_counter() - start)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(warmup, warmup + steps):
+            logs = trainer.step(batches[i], i)
+        float(logs["loss"])
+        rates.append(steps / (time.perf_counter() - start))
+    return float(np.median(rates))
 
 
-def measure(backend: str, steps: int, warmup: int, aggregators=AGGREGATORS) -> list[dict]:
+def measure(backend: str, steps: int, warmup: int, repeats: int, aggregators=AGGREGATORS
+            ) -> list[dict]:
     from setwise.tasks.omniglot_counting.task import OmniglotCountingTask
 
     task = OmniglotCountingTask()
@@ -48,7 +56,7 @@ def measure(backend: str, steps: int, warmup: int, aggregators=AGGREGATORS) -> l
         for agg in aggregators:
             config = resolve(task, None if widths == "cpu" else "paper",
                              {"backend": backend, "aggregator": agg})
-            rate = time_steps(task, config, steps, warmup)
+            rate = time_steps(task, config, steps, warmup, repeats)
             rows.append({"backend": backend, "widths": widths, "aggregator": agg,
                          "batch_size": config["batch_size"], "steps_per_second": rate,
                          "load_average": load_average()})
@@ -62,20 +70,21 @@ def main(argv=None):
                         default=["torch", "jax"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--aggregator", choices=AGGREGATORS, nargs="+", default=list(AGGREGATORS))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     rows = []
     for backend in args.backend:
         set_threads(backend, 1)
-        rows += measure(backend, args.steps, args.warmup, args.aggregator)
+        rows += measure(backend, args.steps, args.warmup, args.repeats, args.aggregator)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "command": "python -m setwise.tasks.omniglot_counting.speed " + " ".join(
             argv if argv is not None else os.sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores shared with other work",
-        "threads": 1, "rows": rows}, indent=1))
+        "threads": 1, "steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
