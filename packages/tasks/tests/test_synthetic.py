@@ -236,3 +236,33 @@ class _PaddedNoise:
             draw = self.rng.normal((shape[0], self.width, shape[2]))
             return torch.nn.functional.pad(draw, (0, 0, 0, shape[1] - self.width))
         return self.rng.normal(shape)
+
+
+# --- generation from a checkpoint ----------------------------------------------------------
+
+def test_sample_command_writes_generated_sets_and_metrics(tmp_path, capsys):
+    import json
+
+    from setwise.tasks import cli
+    from setwise.tasks.train import fit
+
+    task = SyntheticTask()
+    run_dir = tmp_path / "run"
+    torch.set_num_threads(1)
+    fit(task, resolve(task, "tiny", {"backend": "torch", "steps": 3, "eval_every": 3}),
+        run_dir, device="cpu", progress=False, plot=False)
+    out = tmp_path / "samples"
+    for extra in ([], ["--extrapolation"]):
+        argv = ["sample", "synthetic", "--run-dir", str(run_dir), "--num", "6", "--out",
+                str(out), *extra]
+        assert cli.main(argv) == 0
+    capsys.readouterr()
+    generated = np.load(out / "generated.npz")
+    sizes = np.diff(generated["points_ptr"])
+    assert len(sizes) == 6 and sizes.min() >= 2 and generated["points"].shape[1] == 3
+    assert np.array_equal(generated["valency"][:sizes[0]],
+                          metrics.valencies(generated["points"][:sizes[0]]))
+    extra_sizes = np.diff(np.load(out / "extrapolation.npz")["points_ptr"])
+    assert extra_sizes.mean() > sizes.mean()
+    got = json.loads((out / "generated_metrics.json").read_text())
+    assert set(got) == {"valency_loss", "incorrect_valency", "diversity"}

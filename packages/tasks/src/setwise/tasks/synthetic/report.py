@@ -94,6 +94,10 @@ def _draw_set(ax, points, color):
     for i, j in zip(*np.nonzero(np.triu(d < NEIGHBOR_DIST, 1))):
         ax.plot(*points[[i, j]].T, color="0.4", lw=1)
     ax.scatter(*points.T, color=color, s=18, depthshade=False)
+    center, half = points.mean(0), max(np.ptp(points, 0).max() / 2, NEIGHBOR_DIST)
+    ax.set(xlim=(center[0] - half, center[0] + half), ylim=(center[1] - half, center[1] + half),
+           zlim=(center[2] - half, center[2] + half))
+    ax.set_box_aspect((1, 1, 1))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_zticks([])
