@@ -102,13 +102,16 @@ def backend_speed(out: Path) -> list[str]:
         first = rates.get(f"{model}/first_n/{backend}")
         ratio = f"{first / rate:.2f}" if first else ""
         rows.append([model.upper(), LABELS[creator], backend, f"{rate:.3g}", ratio])
-    load = ", ".join(f"{v:.1f}" for v in speed["load_before"])
-    return [f"Measured by `python -m setwise.tasks.setmnist.speed --out {path}` on "
-            f"{speed['date']}, {speed['steps']} timed Adam steps after 2 untimed (JAX's "
-            f"compilation) at the sweep's budget, one CPU thread, while other work loaded the "
-            f"machine (load average {load} before): compare rows with each other, not with a "
-            "quiet machine. The last column is the step time relative to First-n's (Top-n's "
-            "cost inside the full training step).", "",
+    made = [f"- `python -m setwise.tasks.setmnist.speed --out {path} --backends "
+            f"{' '.join(i['backends'])} --models {' '.join(i['models'])} --creators "
+            f"{' '.join(i['creators'])} --steps {i['steps']} --warmup {i['warmup']}` on "
+            f"{i['date']}, load average {i['load_before'][0]:.1f} before, "
+            f"{i['load_after'][0]:.1f} after" for i in speed["invocations"]]
+    return ["Timed Adam steps after untimed warm-up steps (JAX's compilations) at the sweep's "
+            "budget, one CPU thread, while other work loaded the machine: compare rows with "
+            "each other, not with a quiet machine. The last column is the step time relative "
+            "to First-n's (Top-n's cost inside the full training step). Made by:", "", *made,
+            "",
             R.markdown_table(["model", "creator", "backend", "steps/s",
                               "time / First-n's"], rows)]
 

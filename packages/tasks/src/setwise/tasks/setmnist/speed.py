@@ -1,9 +1,11 @@
 """Training-step speed of every SetMNIST model x creator x backend (the results page's table).
 
 ``python -m setwise.tasks.setmnist.speed --out docs/results/setmnist-speed.json`` times
-``--steps`` Adam steps (after ``--warmup`` untimed ones, which hold JAX's compilation) of each
-combination at the sweep's budget, one CPU thread, and writes ``{"<model>/<creator>/<backend>":
-steps per second}`` with the date and the machine's load average. The step is the trainers'
+``--steps`` Adam steps (after ``--warmup`` untimed ones, which hold JAX's compilation: the
+second call compiles again for the donated, committed buffers, so at least 2) of each
+combination at the sweep's budget, one CPU thread, and adds ``{"<model>/<creator>/<backend>":
+steps per second}`` to ``--out`` (kept entries of earlier invocations), with each
+invocation's date and the machine's load average. The step is the trainers'
 own (:class:`setwise.tasks.loops.torch_loop.TorchTrainer`, the JAX trainer), so the time is
 what a run spends per step, batches included.
 """
@@ -45,21 +47,27 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--creators", nargs="+", default=list(CREATORS), choices=CREATORS)
     args = parser.parse_args(argv)
     task = SetMNISTTask()
-    result = {"date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
-              "load_before": list(os.getloadavg()), "steps": args.steps, "budget": SWEEP_BUDGET,
-              "steps_per_second": {}}
+    result = (json.loads(args.out.read_text()) if args.out.exists()
+              else {"budget": SWEEP_BUDGET, "steps_per_second": {}, "invocations": []})
+    invocation = {"date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
+                  "load_before": list(os.getloadavg()), "steps": args.steps,
+                  "warmup": args.warmup, "backends": args.backends, "models": args.models,
+                  "creators": args.creators}
     for backend in args.backends:
         set_threads(backend, 1)
-        for model in MODELS:
-            for creator in CREATORS:
+        for model in args.models:
+            for creator in args.creators:
                 config = resolve(task, None, {**SWEEP_BUDGET, "backend": backend,
                                               "model": model, "creator": creator})
                 rate = steps_per_second(task, config, args.steps, args.warmup)
                 result["steps_per_second"][f"{model}/{creator}/{backend}"] = rate
                 print(f"{model:5s} {creator:8s} {backend:6s} {rate:.3g} steps/s", flush=True)
-    result["load_after"] = list(os.getloadavg())
+    invocation["load_after"] = list(os.getloadavg())
+    result["invocations"].append(invocation)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
