@@ -86,6 +86,7 @@ def test_check_writes_nothing_and_refuses_what_is_inconsistent(tmp_path):
     with pytest.raises(RunDirError, match=r"different configuration \(dim: 2 -> 3\)"):
         run.check({**CONFIG_A, "dim": 3}, resume=True, overwrite=False)
     assert run.check({**CONFIG_A, "steps": 60}, resume=True, overwrite=False)
+    assert run.check({**CONFIG_A, "new_option": 1}, resume=True, overwrite=False)
     with pytest.raises(RunDirError, match="contradict"):
         run.check(CONFIG_A, resume=True, overwrite=True)
     a_file = tmp_path / "file"

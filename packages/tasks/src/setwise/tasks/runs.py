@@ -137,8 +137,10 @@ class RunDir:
                               "--overwrite to start again, or another --run-dir")
         old = read_config(self.path)
         if old is not None:
-            diff = sorted(k for k in set(old) | set(config)
-                          if old.get(k) != config.get(k) and k not in RESUMABLE_CHANGES)
+            # options added to (or removed from) the task since the run started are not a
+            # change of this run's configuration
+            diff = sorted(k for k in set(old) & set(config)
+                          if old[k] != config[k] and k not in RESUMABLE_CHANGES)
             if diff:
                 changes = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff)
                 raise RunDirError(f"--resume: {self.path} was trained with a different "
