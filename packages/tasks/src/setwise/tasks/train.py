@@ -13,7 +13,6 @@ backends), so a run killed and resumed logs the same numbers as an uninterrupted
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import signal
 import sys
@@ -244,7 +243,3 @@ def _summary(task, config, run, trainer, ran, seconds) -> dict:
             "time": lines[-1]["time"] if lines else 0.0,
             "steps_per_second_this_process": ran / seconds if seconds > 0 else None,
             "config": dict(config)}
-
-
-def format_summary(summary: Mapping) -> str:
-    return json.dumps(summary, indent=2, sort_keys=True)
