@@ -136,6 +136,16 @@ class Task:
         (e.g. every aggregator); ``[{}]``: the configuration itself."""
         return [{}]
 
+    def symmetries(self, config: Mapping):
+        """The batch layout and which predictions are set functions
+        (:class:`setwise.tasks.symmetries.Symmetries`), read by the conformance suite
+        (``conformance/test_task_models.py``). Every task must declare it: there is no
+        default, so a task registered without one fails the suite instead of being skipped."""
+        raise NotImplementedError(
+            f"task {self.name!r} declares no symmetries: implement "
+            f"{type(self).__name__}.symmetries(config) -> setwise.tasks.symmetries.Symmetries "
+            "(which batch arrays hold sets, which predictions are invariant or set-valued)")
+
     def label(self, value) -> str:
         """The display name of an option value (:attr:`labels`, else ``str(value)``)."""
         return self.labels.get(value, str(value)) if isinstance(value, str) else str(value)

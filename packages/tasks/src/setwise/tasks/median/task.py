@@ -29,6 +29,7 @@ from setwise.tasks.layers.readout import LABELS
 from setwise.tasks.median import data
 from setwise.tasks.median.model import AGGREGATORS, MedianSpec, init_params, spec
 from setwise.tasks.registry import Option, SweepSpec, Task
+from setwise.tasks.symmetries import Symmetries, dense_sets
 
 PAPER_WIDTH = 256
 SWEEP_NOTES = (
@@ -121,6 +122,11 @@ class MedianTask(Task):
         """Every aggregator, and EA's implicit gradient."""
         return [*({"aggregator": a} for a in AGGREGATORS),
                 {"aggregator": "ea", "ea_grad_mode": "implicit"}]
+
+    def symmetries(self, config):
+        """Sets ``x [B, N, 1]`` with ``mask``; the median ``y`` is set-level."""
+        batch, points = dense_sets({"x": 0, "mask": 0, "y": 0}, ("x", "mask"), "mask")
+        return Symmetries(batch, (points,), invariant=("y",), lemma1=True)
 
     def report(self, runs, out, *, command="", name=None):
         """Fig. 3's page: MSE against D per aggregator (:mod:`setwise.tasks.median.report`)."""

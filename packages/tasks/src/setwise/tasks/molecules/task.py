@@ -32,6 +32,7 @@ from setwise.tasks.molecules import data
 from setwise.tasks.molecules.metrics import ogb_metric
 from setwise.tasks.molecules.model import MoleculeSpec, init_model
 from setwise.tasks.registry import Option, SweepSpec, Task
+from setwise.tasks.symmetries import SetAxis, Symmetries
 
 READOUTS = ("sum", "mha", "pna", "ea")
 SWEEP_NOTES = (
@@ -176,6 +177,20 @@ class MoleculesTask(Task):
     def check_variants(self, config):
         return [{"gnn": g, "aggregator": a, "local_aggregator": loc}
                 for g in GNNS for a in READOUTS for loc in LOCAL_AGGREGATORS]
+
+    def symmetries(self, config):
+        """Graphs as flat node and edge arrays (padding nodes in a padding graph); the
+        ``logits`` are graph-level, EA's logged means are batch diagnostics. No Lemma 1 in
+        training: dropout draws its noise per node slot."""
+        graphs = SetAxis({"y": 0, "graph_mask": 0, "split": 0}, "graph_mask",
+                         pointers=("node_graph",), name="graphs")
+        nodes = SetAxis({"x": 0, "node_graph": 0, "node_mask": 0}, "node_mask",
+                        pointers=("edge_index",), name="nodes")
+        edges = SetAxis({"edge_index": 1, "edge_attr": 0, "edge_mask": 0}, "edge_mask",
+                        name="edges")
+        return Symmetries(graphs, (nodes, edges), invariant=("logits",),
+                          diagnostics=DIAGNOSTICS,
+                          notes="dropout is drawn per node slot: no Lemma 1 in training")
 
     # --- metric ---------------------------------------------------------------------------
 

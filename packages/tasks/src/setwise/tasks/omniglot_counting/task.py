@@ -35,6 +35,7 @@ from setwise.tasks.omniglot_counting.model import (
     spec,
 )
 from setwise.tasks.registry import Option, SweepSpec, Task
+from setwise.tasks.symmetries import Symmetries, dense_sets
 
 PAPER = {"channels": [16, 32, 64], "dim": 256, "ea_hidden": [512, 512, 32], "head_width": 128,
          "batch_size": 8, "steps": 10_000_000, "lr": 3e-4, "ea_step_size": 0.125,
@@ -134,6 +135,14 @@ class OmniglotCountingTask(Task):
 
     def evaluate(self, predictions, batches):
         return counting_metrics(predictions, batches)
+
+    def symmetries(self, config):
+        """Sets of images ``x [B, 16, 32, 32]`` with ``mask``; the count's ``logits`` are
+        set-level. Lemma 1 holds in training too: batch norm's statistics are over every
+        image of the batch, whatever their order."""
+        batch, images = dense_sets({"x": 0, "mask": 0, "label": 0, "split": 0}, ("x", "mask"),
+                                   "mask", name="images")
+        return Symmetries(batch, (images,), invariant=("logits",), lemma1=True)
 
     def report(self, runs, out, *, command="", name=None):
         """Fig. 4b's page (:mod:`setwise.tasks.omniglot_counting.report`)."""

@@ -27,6 +27,7 @@ from setwise.tasks.config import training_options
 from setwise.tasks.registry import Option, SweepSpec, Task
 from setwise.tasks.setmnist import data, metrics
 from setwise.tasks.setmnist.model import CREATORS, MODELS, POINT_DIM, init_params, spec_from_config
+from setwise.tasks.symmetries import SetOutput, Symmetries, dense_sets
 
 #: Steps of one MNIST epoch at batch 32 (60,000 / 32).
 EPOCH_STEPS = 1875
@@ -163,6 +164,23 @@ class SetMNISTTask(Task):
         from setwise.tasks.setmnist.report import write_page
 
         return write_page(self, runs, out, command=command, name=name)
+
+    def symmetries(self, config):
+        """Sets of pixel coordinates ``x [B, N, 2]`` with ``mask``, padded to the fixed
+        ``max_size`` the decoder creates (not resizable); the reconstruction is set-valued
+        (DSPN: ``points`` with ``presence`` over every slot; TSPN: the rows of the input's
+        mask), TSPN's ``size_pred`` set-level; Lemma 1 (paper 2) for both. DSPN's encoder
+        sees every slot with its presence as a feature (DSPN's design): its set is all ``N``
+        slots, padding included (coordinates 0 in the data), so it declares no mask."""
+        if config["model"] == "dspn":
+            batch, slots = dense_sets({"x": 0, "mask": 0, "size": 0}, ("x", "mask"), None,
+                                      resizable=False, name="slots")
+            return Symmetries(batch, (slots,), equivariant=(SetOutput(("points", "presence")),),
+                              lemma1=True)
+        batch, points = dense_sets({"x": 0, "mask": 0, "size": 0}, ("x", "mask"), "mask",
+                                   resizable=False, name="points")
+        return Symmetries(batch, (points,), invariant=("size_pred",),
+                          equivariant=(SetOutput(("points",), "mask"),), lemma1=True)
 
     def check_variants(self, config):
         """Both models with every creator."""

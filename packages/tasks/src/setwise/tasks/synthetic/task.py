@@ -25,6 +25,7 @@ import numpy as np
 
 from setwise.tasks.config import training_options
 from setwise.tasks.registry import Option, SweepSpec, Task
+from setwise.tasks.symmetries import SetOutput, Symmetries, dense_sets
 from setwise.tasks.synthetic import data, metrics
 from setwise.tasks.synthetic.model import CREATORS, LABELS, VAESpec, init_params, init_state
 
@@ -183,6 +184,16 @@ class SyntheticTask(Task):
     def check_variants(self, config):
         """Every creator (i.i.d. with the shared NumPy noise of ``setwise check``)."""
         return [{"creator": c} for c in CREATORS]
+
+    def symmetries(self, config):
+        """Sets ``x [B, P, 3]`` / ``feat [B, P, 7]`` with ``mask``; the decoded ``points`` are
+        set-valued (rows of ``mask``); Lemma 1 (paper 2). Padding slots cannot be appended
+        with the i.i.d. creator: its noise is drawn per slot of the padded width."""
+        batch, points = dense_sets({k: 0 for k in ("x", "feat", "mask", "n", "z")},
+                                   ("x", "feat", "mask"), "mask",
+                                   resizable=config["creator"] != "iid", name="points")
+        return Symmetries(batch, (points,), equivariant=(SetOutput(("points",), "mask"),),
+                          lemma1=True)
 
     def report(self, runs, out, *, command: str = "", name: str | None = None):
         """Table 4 beside the paper, training curves, generated sets (:mod:`.report`)."""
