@@ -220,6 +220,9 @@ def test_report_page_states_the_ordering(tmp_path):
         metrics = [{"step": s, "split": "eval", "train_accuracy": train * s / 2,
                     "test_accuracy": test * s / 2, "train_xent": 2.0, "test_xent": 2.1}
                    for s in (1, 2)]
+        if agg == "ea":
+            metrics.insert(1, {"step": 2, "split": "train", "xent": 2.3, "ea_aux": 0.4,
+                               "ea_grad_max_norm": 0.15, "ea_active_steps": 10.0})
         summary = {"final": {k: v for k, v in metrics[-1].items() if k not in ("split",)},
                    "time": 1.0, "steps_per_second_this_process": 3.0}
         config = {**resolve(TASK, None, {"aggregator": agg, "seed": seed})}
@@ -233,3 +236,4 @@ def test_report_page_states_the_ordering(tmp_path):
     assert "the paper's ordering does not hold" in text
     assert "train accuracy: EA 0.500 > Sum 0.300 (EA above both baselines)" in text
     assert "test accuracy: Sum 0.200 > EA 0.100 (EA not above both baselines)" in text
+    assert "cross-entropy 2.300-2.300" in text and "active inner steps 10-10 of the 10" in text

@@ -86,6 +86,23 @@ def ordering_sentence(task, finals: dict) -> str:
             + " on the mean final accuracy over seeds: " + "; ".join(verdicts) + ".")
 
 
+def ea_diagnostics(groups: dict) -> str:
+    """EA's inner loop and loss over the last training window of each EA run."""
+    trains = [[m for m in r.metrics if m["split"] == "train"] for r in groups.get("ea", [])]
+    if not trains or not all(trains):
+        return ""
+    last = [t[-1] for t in trains]
+    span = {k: (min(m[k] for m in last), max(m[k] for m in last))
+            for k in ("xent", "ea_grad_max_norm", "ea_aux", "ea_active_steps")}
+    return (f"EA's last training window (over its seeds): cross-entropy "
+            f"{span['xent'][0]:.3f}-{span['xent'][1]:.3f} (log 10 = {np.log(10):.3f} is the "
+            "uniform guess), final inner-gradient max-norm "
+            f"{span['ea_grad_max_norm'][0]:.3g}-{span['ea_grad_max_norm'][1]:.3g}, auxiliary "
+            f"loss {span['ea_aux'][0]:.3g}-{span['ea_aux'][1]:.3g}, active inner steps "
+            f"{span['ea_active_steps'][0]:.3g}-{span['ea_active_steps'][1]:.3g} of the "
+            f"{groups['ea'][0].config['ea_steps']}.")
+
+
 def speed_section(task, out: Path) -> list[str]:
     path = out / SPEED_FILE
     if not path.exists():
@@ -133,7 +150,8 @@ def write(task, runs: Sequence, out, *, command: str, name: str | None = None):
               "(batch-norm running statistics), at every evaluation; mean ± std over seeds.",
               "", table, "",
               f"Paper (Fig. 4b, after 10^7 steps, no numbers in the text): \"{PAPER_CLAIM}\".",
-              "", ordering_sentence(task, finals), "", *speed_section(task, out)]
+              "", ordering_sentence(task, finals), "", ea_diagnostics(groups), "",
+              *speed_section(task, out)]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png
