@@ -110,7 +110,9 @@ def backend_speed(out: Path) -> list[str]:
     return ["Timed Adam steps after untimed warm-up steps (JAX's compilations) at the sweep's "
             "budget, one CPU thread, while other work loaded the machine: compare rows with "
             "each other, not with a quiet machine. The last column is the step time relative "
-            "to First-n's (Top-n's cost inside the full training step). Made by:", "", *made,
+            "to First-n's (Top-n's cost inside the full training step). With a few timed "
+            "steps on a machine this loaded, differences of a few tens of percent between rows "
+            "are within the noise. Made by:", "", *made,
             "",
             R.markdown_table(["model", "creator", "backend", "steps/s",
                               "time / First-n's"], rows)]
