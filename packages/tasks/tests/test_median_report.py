@@ -53,3 +53,18 @@ def test_page_has_constant_line_ea_diagnostics_curve_and_before_table(tmp_path):
     assert "| 4 | 50 → 100 | 20 → 3 | 0.5 → 0.0833 | 2 → 0.3 | 5 → 5 |" in text
     assert "ea-4-0" in text  # the curve shown is EA's at the largest D, first seed
     assert "## Before" in text and "\n".join(before) in text
+
+
+def test_verdict_says_whether_ea_is_below_every_baseline_at_most_d():
+    def run(agg, dim, mse):
+        config = grid(MEDIAN, values={"dim": (dim,), "aggregator": (agg,)}, seeds=(0,))[0]
+        return Run(config, {"final": {"mse": mse}, "best": {"mse": mse}}, [], None)
+
+    table = report.curves(MEDIAN, [run("sum", 1, 0.2), run("mha", 1, 0.1), run("ea", 1, 0.05),
+                                   run("sum", 2, 0.2), run("mha", 2, 0.01),
+                                   run("ea", 2, 0.05)])[1]
+    text = "\n".join(report.ratio_lines(MEDIAN, [1, 2], table))
+    assert "does not hold here: EA is below all of Sum, MHA at 1 of 2 values of dim" in text
+    table["mha"]["mean"][1] = 0.1
+    assert "ordering (EA's mean error below every baseline's at most values of dim) holds" in \
+        "\n".join(report.ratio_lines(MEDIAN, [1, 2], table))

@@ -98,11 +98,18 @@ def ratio_lines(task, values, table) -> list[str]:
             for i, v in enumerate(values)]
     lines = ["", "Ratio of each baseline's mean to EA's mean (> 1: EA's error is lower):", "",
              report.markdown_table([AXIS, *(task.label(a) for a in others)], rows), ""]
+    below = np.ones(len(values), bool)
     for a in others:
         r = np.array(table[a]["mean"]) / np.array(table["ea"]["mean"])
+        below &= r > 1
         lines.append(f"- EA's mean error is below {task.label(a)}'s at {int((r > 1).sum())} "
                      f"of {len(values)} values of {AXIS}, at least 10x below at "
                      f"{int((r >= 10).sum())} (median ratio {np.median(r):.2g}).")
+    holds = 2 * int(below.sum()) > len(values)
+    lines += ["", f"Verdict: the paper's ordering (EA's mean error below every baseline's at "
+              f"most values of {AXIS}) {'holds' if holds else 'does not hold'} here: EA is "
+              f"below all of {', '.join(task.label(a) for a in others)} at {int(below.sum())} "
+              f"of {len(values)} values of {AXIS}."]
     return lines
 
 
