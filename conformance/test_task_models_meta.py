@@ -24,6 +24,7 @@ from conformance.model_checks import (
     predictor,
     undeclared_outputs,
 )
+from conformance.set_batches import permute, take_sets
 from setwise.tasks.registry import Task
 from setwise.tasks.symmetries import SetAxis, Symmetries
 
@@ -168,3 +169,26 @@ def test_flat_axis_declaration():
     points = SetAxis({"y": 1})
     sym = Symmetries(sets, (nodes,))
     assert not sym.is_dense(nodes) and sym.is_dense(points)
+
+
+def _edges(batch):
+    """Every real edge as (source atom, target atom, bond, graph) features, sorted."""
+    m = batch["edge_mask"]
+    src, dst = batch["edge_index"][:, m]
+    rows = np.concatenate([batch["x"][src], batch["x"][dst], batch["edge_attr"][m],
+                           batch["node_graph"][src][:, None]], 1)
+    return sorted(map(tuple, rows.tolist()))
+
+
+def test_graph_transformations_keep_the_graphs():
+    """Permuted nodes carry their edges along; a sub-batch holds exactly its graphs."""
+    _, _, sym, _, _, batches = suite.setup("molecules", ())
+    batch = batches[0]
+    moved = permute(batch, sym, sym.sets[0], rng())
+    assert (moved["x"] != batch["x"]).any() and _edges(moved) == _edges(batch)
+    part, positions = take_sets(batch, sym, [1])
+    real = part["graph_mask"]
+    assert real.sum() == 1 and real[positions[0]]
+    assert part["node_mask"].sum() == (batch["node_mask"] & (batch["node_graph"] == 1)).sum()
+    assert part["edge_mask"].sum() == sum(e[-1] == 1 for e in _edges(batch))
+    assert part["edge_index"].max() < len(part["x"])
