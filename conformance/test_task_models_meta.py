@@ -192,3 +192,13 @@ def test_graph_transformations_keep_the_graphs():
     assert part["node_mask"].sum() == (batch["node_mask"] & (batch["node_graph"] == 1)).sum()
     assert part["edge_mask"].sum() == sum(e[-1] == 1 for e in _edges(batch))
     assert part["edge_index"].max() < len(part["x"])
+
+
+def test_per_set_noise_breaks_batch_independence():
+    """Synthetic's i.i.d. creator draws noise per row of the batch: it declares
+    ``per_set_noise``, rightly (the suite then skips batch independence for it)."""
+    overrides = (("creator", "iid"),)
+    _, _, sym, params, state, batches = suite.setup("synthetic", overrides)
+    assert sym.per_set_noise
+    predict = predictor(suite.model("synthetic", overrides, "torch"), "torch", params, state)
+    assert companion_error(predict, batches[0], sym, rng()) > BROKEN

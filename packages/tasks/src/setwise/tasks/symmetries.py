@@ -86,6 +86,9 @@ class Symmetries:
             are identical for a batch and any permutation of its sets' elements (paper 2,
             Lemma 1; also true of an invariant model without per-element noise). False
             where the training step draws noise per element slot (dropout per node).
+        per_set_noise: evaluation draws noise per row of the batch (an i.i.d. set creator):
+            a set's prediction depends on its row's draw, so batch independence holds in
+            distribution only and is not checked with fixed noise.
         notes: why a property is not declared.
     """
 
@@ -95,6 +98,7 @@ class Symmetries:
     equivariant: tuple[SetOutput, ...] = ()
     diagnostics: tuple[str, ...] = ()
     lemma1: bool = False
+    per_set_noise: bool = False
     notes: str = field(default="")
 
     def declared_outputs(self) -> set[str]:

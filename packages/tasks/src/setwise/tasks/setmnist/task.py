@@ -171,16 +171,20 @@ class SetMNISTTask(Task):
         (DSPN: ``points`` with ``presence`` over every slot; TSPN: the rows of the input's
         mask), TSPN's ``size_pred`` set-level; Lemma 1 (paper 2) for both. DSPN's encoder
         sees every slot with its presence as a feature (DSPN's design): its set is all ``N``
-        slots, padding included (coordinates 0 in the data), so it declares no mask."""
+        slots, padding included (coordinates 0 in the data), so it declares no mask. The
+        i.i.d. creator draws its noise per row of the batch: no batch independence with fixed
+        noise."""
+        noise = config["creator"] == "iid"
         if config["model"] == "dspn":
             batch, slots = dense_sets({"x": 0, "mask": 0, "size": 0}, ("x", "mask"), None,
                                       resizable=False, name="slots")
             return Symmetries(batch, (slots,), equivariant=(SetOutput(("points", "presence")),),
-                              lemma1=True)
+                              lemma1=True, per_set_noise=noise)
         batch, points = dense_sets({"x": 0, "mask": 0, "size": 0}, ("x", "mask"), "mask",
                                    resizable=False, name="points")
         return Symmetries(batch, (points,), invariant=("size_pred",),
-                          equivariant=(SetOutput(("points",), "mask"),), lemma1=True)
+                          equivariant=(SetOutput(("points",), "mask"),), lemma1=True,
+                          per_set_noise=noise)
 
     def check_variants(self, config):
         """Both models with every creator."""

@@ -188,13 +188,14 @@ class SyntheticTask(Task):
 
     def symmetries(self, config):
         """Sets ``x [B, P, 3]`` / ``feat [B, P, 7]`` with ``mask``; the decoded ``points`` are
-        set-valued (rows of ``mask``); Lemma 1 (paper 2). Padding slots cannot be appended
-        with the i.i.d. creator: its noise is drawn per slot of the padded width."""
+        set-valued (rows of ``mask``); Lemma 1 (paper 2). The i.i.d. creator draws its noise
+        per row and slot of the padded batch: no slots appended, no batch independence with
+        fixed noise."""
         batch, points = dense_sets({k: 0 for k in ("x", "feat", "mask", "n", "z")},
                                    ("x", "feat", "mask"), "mask",
                                    resizable=config["creator"] != "iid", name="points")
         return Symmetries(batch, (points,), equivariant=(SetOutput(("points",), "mask"),),
-                          lemma1=True)
+                          lemma1=True, per_set_noise=config["creator"] == "iid")
 
     def report(self, runs, out, *, command: str = "", name: str | None = None):
         """Table 4 beside the paper, training curves, generated sets (:mod:`.report`)."""
