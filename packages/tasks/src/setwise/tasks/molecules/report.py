@@ -153,7 +153,7 @@ def figure(table: dict, runs: Sequence, path: Path, metric_name: str) -> Path:
                      else f"(c) EA {title} (Fig. 5)")
     handles, names = mid.get_legend_handles_labels()
     if handles:
-        right.legend(handles, names, fontsize=6, loc="upper right")
+        right.legend(handles, names, fontsize=6, loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
