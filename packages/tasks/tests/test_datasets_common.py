@@ -222,6 +222,7 @@ def test_setwise_data_says_where_it_looked_and_how_to_point_elsewhere(tmp_path, 
                                                                       monkeypatch):
     monkeypatch.delenv(files.DATA_ENV, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(files, "SIBLING_DATA_DIR", tmp_path / "no-checkout" / "shared" / "data")
     assert data_cli.main(["data"]) == 0
     out = capsys.readouterr().out
     assert f"looked in {tmp_path / 'setwise-data'} (the default, as $SETWISE_DATA is not set)" \
@@ -229,3 +230,18 @@ def test_setwise_data_says_where_it_looked_and_how_to_point_elsewhere(tmp_path, 
     assert data_cli.main(["data", "stats", "qm9", "--data-dir", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "qm9_smiles.txt: missing" in err and f"looked in {tmp_path / 'x'} (--data-dir)" in err
+
+
+def test_data_dir_beside_the_checkout_is_the_default_when_it_exists(tmp_path, capsys,
+                                                                    monkeypatch):
+    """A fresh clone with ``../shared/data`` beside it finds its data without a flag, and
+    ``$SETWISE_DATA`` still wins."""
+    sibling = tmp_path / "shared" / "data"
+    sibling.mkdir(parents=True)
+    monkeypatch.delenv(files.DATA_ENV, raising=False)
+    monkeypatch.setattr(files, "SIBLING_DATA_DIR", sibling)
+    assert files.data_dir() == sibling
+    assert data_cli.main(["data"]) == 0
+    assert f"data dir:  {sibling}  (from beside the checkout" in capsys.readouterr().out
+    monkeypatch.setenv(files.DATA_ENV, str(tmp_path / "env"))
+    assert files.data_dir() == tmp_path / "env"

@@ -26,8 +26,8 @@ from setwise.tasks.datasets.registry import DATASETS, availability, get, load
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--data-dir", type=Path, default=default,
-                        help=f"data directory (default ${files.DATA_ENV} or "
-                             f"{files.DEFAULT_DATA_DIR})")
+                        help=f"data directory (default ${files.DATA_ENV}, else ../shared/data "
+                             f"beside the checkout, else {files.DEFAULT_DATA_DIR})")
     parser.add_argument("--cache-dir", type=Path, default=default,
                         help=f"cache directory (default ${files.CACHE_ENV} or "
                              f"{files.DEFAULT_CACHE_DIR})")
@@ -69,8 +69,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 def where_hint(data_dir=None) -> str:
     """Where the data directory was taken from, and how to point it elsewhere."""
     origin = files.data_dir_origin(data_dir)
-    source = {"argument": "--data-dir", "default": f"the default, as ${files.DATA_ENV} is "
-              "not set"}.get(origin, origin)
+    source = {"argument": "--data-dir",
+              "default": f"the default, as ${files.DATA_ENV} is not set",
+              "beside the checkout": f"beside the checkout, as ${files.DATA_ENV} is not set",
+              }.get(origin, origin)
     return (f"looked in {files.data_dir(data_dir)} ({source}); point elsewhere with "
             f"--data-dir DIR or {files.DATA_ENV}=DIR")
 

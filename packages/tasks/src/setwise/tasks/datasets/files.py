@@ -30,10 +30,17 @@ DEFAULT_DATA_DIR = Path("~/setwise-data")
 DEFAULT_CACHE_DIR = Path("~/.cache/setwise")
 
 
+#: ``<checkout>/../shared/data``: the data directory beside a source checkout (an editable
+#: install), as the project's tests and CI lay it out.
+SIBLING_DATA_DIR = Path(__file__).resolve().parents[7] / "shared" / "data"
+
+
 def data_dir(path=None) -> Path:
-    """The data directory: ``path``, else ``$SETWISE_DATA``, else ``~/setwise-data``."""
+    """The data directory: ``path``, else ``$SETWISE_DATA``, else ``../shared/data`` beside
+    the checkout where it exists, else ``~/setwise-data``."""
     if path is None:
-        path = os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR
+        path = os.environ.get(DATA_ENV) or (
+            SIBLING_DATA_DIR if SIBLING_DATA_DIR.is_dir() else DEFAULT_DATA_DIR)
     return Path(path).expanduser()
 
 
@@ -41,7 +48,9 @@ def data_dir_origin(path=None) -> str:
     """Where :func:`data_dir` took its value from (for ``setwise data``)."""
     if path is not None:
         return "argument"
-    return f"${DATA_ENV}" if os.environ.get(DATA_ENV) else "default"
+    if os.environ.get(DATA_ENV):
+        return f"${DATA_ENV}"
+    return "beside the checkout" if SIBLING_DATA_DIR.is_dir() else "default"
 
 
 def cache_dir(path=None) -> Path:

@@ -9,7 +9,6 @@ A batch is ``{"x": [B, 16, 32, 32] float32 ink in [0, 1], "mask": [B, 16] bool (
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +19,10 @@ from setwise.tasks.omniglot_counting.metrics import SPLITS
 
 #: the evaluation sets are the same for every run (seed and backend): drawn from this seed
 EVAL_SEED = 20_211_128
-#: ``<repo>/../shared/data``, the data directory beside a checkout
-SIBLING_DATA = Path(__file__).resolve().parents[7] / "shared" / "data"
-
-
 def resolve_data_dir(data_dir: str | None) -> Path:
-    """``data_dir`` if given, else ``$SETWISE_DATA``, else ``<repo>/../shared/data`` where it
-    exists, else :func:`setwise.tasks.datasets.files.data_dir`'s default."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if not os.environ.get(files.DATA_ENV) and SIBLING_DATA.is_dir():
-        return SIBLING_DATA
-    return files.data_dir()
+    """``data_dir`` if given, else :func:`setwise.tasks.datasets.files.data_dir`'s default
+    (``$SETWISE_DATA``, ``../shared/data`` beside the checkout, ``~/setwise-data``)."""
+    return files.data_dir(data_dir or None)
 
 
 @functools.lru_cache(maxsize=8)

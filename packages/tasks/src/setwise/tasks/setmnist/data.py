@@ -16,7 +16,6 @@ Notes:
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +35,10 @@ def max_size(downsample: int) -> int:
     return MAX_SIZES[downsample]
 
 
-#: ``<repo>/../shared/data``, the data directory beside a checkout.
-SIBLING_DATA = Path(__file__).resolve().parents[7] / "shared" / "data"
-
-
 def resolve_data_dir(data_dir: str | None) -> Path:
-    """``data_dir`` if given, else ``$SETWISE_DATA``, else ``<repo>/../shared/data`` where it
-    exists, else :func:`setwise.tasks.datasets.files.data_dir`'s default (as the Omniglot
-    task)."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if not os.environ.get(files.DATA_ENV) and SIBLING_DATA.is_dir():
-        return SIBLING_DATA
-    return files.data_dir()
+    """``data_dir`` if given, else :func:`setwise.tasks.datasets.files.data_dir`'s default
+    (``$SETWISE_DATA``, ``../shared/data`` beside the checkout, ``~/setwise-data``)."""
+    return files.data_dir(data_dir or None)
 
 
 @functools.lru_cache(maxsize=4)
