@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -125,6 +127,11 @@ def _add_train(subparsers):
                         help="start from the parameters (and state) in another run's "
                              "checkpoint, trained on either backend; Adam starts afresh")
         tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        tp.add_argument("--devices", type=positive_int, default=1,
+                        help="train on N devices with one global batch (torch: N processes "
+                             "under torchrun, started here unless already under it; JAX: a "
+                             "mesh of N devices, N host devices on a CPU). See README "
+                             "'Training on several GPUs' (default 1)")
 
 
 def _add_sweep(subparsers):
@@ -267,21 +274,36 @@ def _checkpoint_name() -> str:
     return CHECKPOINT
 
 
-def cmd_train(args) -> int:
+def cmd_train(args, argv=None) -> int:
+    from setwise.tasks import distributed
     from setwise.tasks.train import fit, set_threads
 
     task = get_task(args.task)
     config, run_dir = train_config(task, args)
+    devices = getattr(args, "devices", 1)
+    if devices > 1 and config["backend"] == "torch" and "WORLD_SIZE" not in os.environ:
+        # one process per device: torchrun runs this same command on every rank
+        return subprocess.call([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                f"--nproc_per_node={devices}", "-m", "setwise.tasks.cli",
+                                *(sys.argv[1:] if argv is None else argv)])
+    main = distributed.is_main()
     run = RunDir(run_dir, _checkpoint_name())
-    resuming = run.check(config, resume=args.resume, overwrite=args.overwrite)
+    resuming = run.check(config, resume=args.resume, overwrite=args.overwrite) if main else \
+        False
+    if devices > 1 and config["backend"] == "jax" and args.device in ("cpu", "auto"):
+        distributed.force_cpu_devices(devices)
     set_threads(config["backend"], args.threads)
     check_device(config["backend"], args.device)
+    distributed.check_devices(config["backend"], args.device, devices)
     if args.init_from is not None:
         check_init_from(task, config, args.init_from)
-    print(run.start_message(resume=args.resume, resuming=resuming), file=sys.stderr)
+    if main:
+        print(run.start_message(resume=args.resume, resuming=resuming), file=sys.stderr)
     summary = fit(task, config, run_dir, resume=args.resume, overwrite=args.overwrite,
-                  device=args.device, progress=not args.no_progress, init_from=args.init_from)
-    print(end_of_run(task, summary, run_dir))
+                  device=args.device, progress=not args.no_progress and main,
+                  init_from=args.init_from, devices=devices)
+    if main:
+        print(end_of_run(task, summary, run_dir))
     return 0
 
 
@@ -382,7 +404,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     data_cli = _data_cli()
     args = build_parser(data_cli).parse_args(argv)
-    commands = {"tasks": cmd_tasks, "train": cmd_train, "plot": cmd_plot,
+    commands = {"tasks": cmd_tasks, "train": lambda a: cmd_train(a, argv), "plot": cmd_plot,
                 "compare": cmd_compare, "sweep": lambda a: cmd_sweep(a, argv),
                 "check": lambda a: check_command.run(a.tasks), "sample": sample_command.run}
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from setwise.tasks import distributed
 from setwise.tasks.checkpoint import CHECKPOINT, check_names, load_checkpoint, save_checkpoint
 from setwise.tasks.registry import Task
 from setwise.tasks.runs import RunDir, read_metrics
@@ -89,8 +90,8 @@ def best_eval(task: Task, run_dir) -> dict | None:
 
 
 def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite: bool = False,
-        device: str = "auto", progress: bool = True, plot: bool = True, init_from=None
-        ) -> dict:
+        device: str = "auto", progress: bool = True, plot: bool = True, init_from=None,
+        devices: int = 1) -> dict:
     """Train ``task`` with ``config`` into ``run_dir``; return the run's summary.
 
     Args:
@@ -104,14 +105,21 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
         plot: write ``curve.png`` at the end.
         init_from: a run directory whose checkpoint's parameters and state this run starts
             from (any backend's run; ignored when resuming from this run's own checkpoint).
+        devices: train on this many devices (:mod:`setwise.tasks.distributed`: torch ranks
+            under ``torchrun``, of which only rank 0 writes ``run_dir`` and evaluates; a JAX
+            mesh). A non-zero torch rank returns ``{"rank": r}``.
     """
     steps, log_every, eval_every = (int(config[k]) for k in ("steps", "log_every", "eval_every"))
     trainer_cls = trainer_class(config["backend"])
     run = RunDir(run_dir, CHECKPOINT)
+    main = devices == 1 or distributed.is_main()
+    distributed.barrier(devices)  # rank 0's writes of an earlier run are done
     # everything that can fail is done before the run directory is written
-    resuming = run.check(config, resume=resume, overwrite=overwrite)
-    trainer = trainer_cls(task, config, device)
-    batches = list(task.eval_batches(config))
+    resuming = run.check(config, resume=resume, overwrite=overwrite) if main else \
+        resume and run.checkpoint.exists()
+    trainer = trainer_cls(task, config, device) if devices == 1 else \
+        distributed.make_trainer(task, config, device, devices)
+    batches = list(task.eval_batches(config)) if main else []
     start, elapsed = 0, 0.0
     if resuming:
         ckpt = load_checkpoint(run.checkpoint)
@@ -119,6 +127,9 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
         start, elapsed = trainer.restore(ckpt)
     elif init_from is not None:
         init_weights(trainer, init_from)
+    distributed.barrier(devices)  # every rank has read the checkpoint before rank 0 writes
+    if not main:
+        return _follow(task, config, trainer, start, steps)
     run.create(config, overwrite=overwrite)
     run.truncate_metrics(start)
     clock = time.perf_counter() - elapsed
@@ -165,6 +176,19 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
 
         plot_run(run.path)
     return summary
+
+
+def _follow(task, config, trainer, start: int, steps: int) -> dict:
+    """A non-zero torch rank's loop: the same steps (their collectives), nothing written."""
+    pending = []
+    for step in range(start, steps):
+        pending.append(trainer.step(task.train_batch(config, step), step))
+        if len(pending) >= int(config["log_every"]) or step + 1 == steps:
+            if not np.isfinite(_mean(pending)["loss"]):
+                raise NonFiniteLoss(f"rank {distributed.world()[0]}: the training loss is not "
+                                    f"finite by step {step + 1}; rank 0 names the step")
+            pending = []
+    return {"rank": distributed.world()[0]}
 
 
 class NonFiniteLoss(RuntimeError):
