@@ -88,8 +88,12 @@ def _run(backend: str, tmp_path: Path) -> dict:
         env = _env()
     else:
         cmd = [sys.executable, *args]
+        # the 2-way runs (uninterrupted, stopped, resumed) share their compilations
         env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2 "
-                             "--xla_cpu_multi_thread_eigen=false")
+                             "--xla_cpu_multi_thread_eigen=false",
+                   JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax-cache"),
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads((tmp_path / "results.json").read_text())
@@ -98,6 +102,7 @@ def _run(backend: str, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_two_devices_reach_one_device_metrics(backend, tmp_path):
     results = _run(backend, tmp_path)
+    print(backend, json.dumps(results))  # shown with -s: the measured agreement
     for name in TASKS:
         one, two, resumed = (results[name][k] for k in ("one", "two", "resume"))
         rtol = JAX_RTOL if backend == "jax" else \
