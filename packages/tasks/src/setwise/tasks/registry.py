@@ -122,8 +122,17 @@ class Task:
     def build_model(self, backend: str, config: Mapping):
         """The model of ``backend`` (``"torch"`` or ``"jax"``) for ``config``: an object with
         :class:`setwise.tasks.protocol.Model`'s ``loss`` and ``predict``, holding only static
-        configuration. Import the backend's module here, not at module level."""
-        raise NotImplementedError
+        configuration. Import the backend's module here, not at module level.
+
+        The default builds ``<task package>.<backend>_model.build(self.spec(config))``, the
+        layout every task subpackage follows, the package being the one that defines
+        ``spec`` (so a subclass elsewhere keeps its task's models); a task without ``spec``
+        overrides this."""
+        if backend not in ("torch", "jax"):
+            raise ValueError(f"{self.name}: backend is {backend!r}; expected 'torch' or 'jax'")
+        package = type(self).spec.__module__.rpartition(".")[0]
+        module = importlib.import_module(f"{package}.{backend}_model")
+        return module.build(self.spec(config))
 
     def evaluate(self, predictions: list[Mapping[str, np.ndarray]], batches: list[dict]
                  ) -> dict[str, float]:

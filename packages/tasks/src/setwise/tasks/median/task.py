@@ -104,15 +104,6 @@ class MedianTask(Task):
     def init_params(self, config, dtype="float32"):
         return init_params(self.spec(config), int(config["seed"]), dtype)
 
-    def build_model(self, backend, config):
-        if backend == "torch":
-            from setwise.tasks.median.torch_model import build
-        elif backend == "jax":
-            from setwise.tasks.median.jax_model import build
-        else:
-            raise ValueError(f"median: backend is {backend!r}; expected 'torch' or 'jax'")
-        return build(self.spec(config))
-
     def evaluate(self, predictions, batches):
         pred = np.concatenate([np.asarray(p["y"], np.float64) for p in predictions])
         target = np.concatenate([np.asarray(b["y"], np.float64) for b in batches])

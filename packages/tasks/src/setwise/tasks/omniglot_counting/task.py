@@ -124,16 +124,6 @@ class OmniglotCountingTask(Task):
     def init_state(self, config, dtype="float32"):
         return init_params_and_state(self.spec(config), int(config["seed"]), dtype)[1]
 
-    def build_model(self, backend, config):
-        if backend == "torch":
-            from setwise.tasks.omniglot_counting.torch_model import build
-        elif backend == "jax":
-            from setwise.tasks.omniglot_counting.jax_model import build
-        else:
-            raise ValueError(f"omniglot-counting: backend is {backend!r}; expected 'torch' or "
-                             "'jax'")
-        return build(self.spec(config))
-
     def evaluate(self, predictions, batches):
         return counting_metrics(predictions, batches)
 

@@ -116,15 +116,6 @@ class SetMNISTTask(Task):
     def init_params(self, config, dtype="float32"):
         return init_params(self.spec(config), int(config["seed"]), dtype)
 
-    def build_model(self, backend, config):
-        if backend == "torch":
-            from setwise.tasks.setmnist.torch_model import build
-        elif backend == "jax":
-            from setwise.tasks.setmnist.jax_model import build
-        else:
-            raise ValueError(f"setmnist: backend is {backend!r}; expected 'torch' or 'jax'")
-        return build(self.spec(config))
-
     def evaluate(self, predictions, batches):
         """Table 1's Chamfer (x 1e-5, channel sum) and DSPN's channel-mean variant.
 
