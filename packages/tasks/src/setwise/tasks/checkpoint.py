@@ -7,6 +7,9 @@ A checkpoint holds (flat names, ``/`` separating the groups):
 - ``state/<name>``: the model's state (batch-norm running statistics), often none;
 - ``adam_mu/<name>``, ``adam_nu/<name>``: Adam's first and second moment of each parameter,
   ``adam_count``: the number of Adam updates made (the bias-correction exponent ``t``);
+- ``schedule/<name>``: the learning-rate schedule's state (:mod:`setwise.tasks.schedule`:
+  ``lr``, ``best``, ``bad``, ``total``, ``count``); absent from checkpoints written before
+  schedules existed, which resume at the configured rate;
 - ``step`` (int64) and ``time`` (float64, seconds of training so far).
 
 ``torch.optim.Adam`` and ``optax.adam`` make the same update from the same moments and count
@@ -39,7 +42,7 @@ from setwise.tasks.runs import RunDirError
 
 #: The file name of a run's checkpoint (both backends).
 CHECKPOINT = "checkpoint.npz"
-GROUPS = ("params", "state", "adam_mu", "adam_nu")
+GROUPS = ("params", "state", "adam_mu", "adam_nu", "schedule")
 DIGEST = "__sha256__"
 
 
@@ -132,6 +135,7 @@ class Checkpoint:
     adam_count: int = 0
     step: int = 0
     time: float = 0.0
+    schedule: dict[str, np.ndarray] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The flat ``group/name -> array`` mapping that :func:`save` writes."""

@@ -38,6 +38,11 @@ def training_options(*, aggregators, aggregator, steps, batch_size, lr, eval_eve
         Option("batch_size", batch_size, "sets per training step", int, bound=">= 1"),
         Option("lr", lr, "Adam learning rate (the papers sweep 1e-4, 3e-4, 1e-3)", float,
                bound="> 0"),
+        Option("lr_patience", None, "halve the learning rate (times --lr-factor) after this "
+               "many evaluation intervals without a lower mean training loss (paper 2's plateau "
+               "scheduler); None: a constant rate", int, allow_none=True, bound=">= 0"),
+        Option("lr_factor", 0.5, "the plateau scheduler's cut of the learning rate", float,
+               bound="in (0, 1)"),
         Option("eval_every", eval_every, "steps between evaluations and checkpoints", int,
                bound=">= 1"),
         Option("log_every", log_every, "steps between training-loss lines", int, bound=">= 1"),
@@ -136,7 +141,8 @@ def check(task: Task, config: Mapping):
                               f"is {value!r}; expected {problem}")
 
 
-_BOUNDS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1}
+_BOUNDS = {"> 0": lambda v: v > 0, ">= 0": lambda v: v >= 0, ">= 1": lambda v: v >= 1,
+           "in (0, 1)": lambda v: 0 < v < 1}
 
 
 def bound_problem(option: Option, value) -> str | None:

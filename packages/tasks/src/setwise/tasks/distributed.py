@@ -322,7 +322,7 @@ def JaxShardedTrainer(task, config, device="auto", dtype="float32", *, devices: 
         def step(self, batch, step):
             self.params, self.state, self.opt_state, logs = self._train_step(
                 self.params, self.state, self.opt_state, self.put_batch(batch),
-                place(np.asarray(step, np.int32), replicated))
+                place(np.asarray(step, np.int32), replicated), place(self._lr, replicated))
             return logs
 
         def restore(self, ckpt):

@@ -33,7 +33,8 @@ class Option:
     values (``--encoder-hidden 256 256``). ``allow_none``: ``None`` is a value of this option
     (say in ``help`` what it means); the configuration converts every other value to
     ``type`` (:func:`setwise.tasks.config.resolve`). ``bound`` is the range of a number (of every
-    element of a sequence): ``"> 0"``, ``">= 0"`` or ``">= 1"``; float values must be finite.
+    element of a sequence): ``"> 0"``, ``">= 0"``, ``">= 1"`` or ``"in (0, 1)"``; float
+    values must be finite.
     """
 
     name: str

@@ -28,6 +28,7 @@ from setwise.tasks import distributed
 from setwise.tasks.checkpoint import CHECKPOINT, check_names, load_checkpoint, save_checkpoint
 from setwise.tasks.registry import Task
 from setwise.tasks.runs import RunDir, read_metrics
+from setwise.tasks.schedule import Plateau
 
 TRAINERS = {"torch": "setwise.tasks.loops.torch_loop:TorchTrainer",
             "jax": "setwise.tasks.loops.jax_loop:JaxTrainer"}
@@ -121,15 +122,18 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
         distributed.make_trainer(task, config, device, devices)
     batches = list(task.eval_batches(config)) if main else []
     start, elapsed = 0, 0.0
+    schedule = Plateau.from_config(config)
     if resuming:
         ckpt = load_checkpoint(run.checkpoint)
         RunDir.check_resume_step(run.checkpoint, ckpt.step, steps)
         start, elapsed = trainer.restore(ckpt)
+        schedule.load(ckpt.schedule)
+        trainer.set_lr(schedule.lr)
     elif init_from is not None:
         init_weights(trainer, init_from)
     distributed.barrier(devices)  # every rank has read the checkpoint before rank 0 writes
     if not main:
-        return _follow(task, config, trainer, start, steps)
+        return _follow(task, config, trainer, schedule, start, steps)
     run.create(config, overwrite=overwrite)
     run.truncate_metrics(start)
     clock = time.perf_counter() - elapsed
@@ -145,8 +149,10 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
             if done % log_every == 0 or evaluate_now or sigint.requested:
                 train = _mean(pending)
                 _check_finite(run, pending, done, train)
+                schedule.add(train["loss"], len(pending))
                 pending = []
-                run.log({"step": done, "split": "train", **train,
+                lr = {"lr": trainer.lr} if schedule.active else {}
+                run.log({"step": done, "split": "train", **train, **lr,
                          "time": time.perf_counter() - clock})
                 shown = {k: f"{train[k]:.3g}" for k in ("loss", task.metric) if k in train}
                 bar.set_postfix(**shown, **last_eval)
@@ -158,9 +164,15 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
                 bar.set_postfix(**shown, **last_eval)
                 tqdm.write(f"{run.path.name} step {done}: eval " + ", ".join(
                     f"{k} {v:.4g}" for k, v in metrics.items()), file=sys.stderr)
+                if (cut := schedule.end_interval()) is not None:
+                    trainer.set_lr(cut)
+                    tqdm.write(f"{run.path.name} step {done}: the mean training loss has not "
+                               f"improved for {schedule.patience + 1} evaluation intervals; "
+                               f"learning rate {cut:.3g}", file=sys.stderr)
             if evaluate_now or sigint.requested:
-                save_checkpoint(run.checkpoint,
-                                trainer.checkpoint(done, time.perf_counter() - clock))
+                ckpt = trainer.checkpoint(done, time.perf_counter() - clock)
+                ckpt.schedule = schedule.state()
+                save_checkpoint(run.checkpoint, ckpt)
             bar.update(1)
             if sigint.requested and done < steps:
                 bar.close()
@@ -178,16 +190,24 @@ def fit(task: Task, config: Mapping, run_dir, *, resume: bool = False, overwrite
     return summary
 
 
-def _follow(task, config, trainer, start: int, steps: int) -> dict:
-    """A non-zero torch rank's loop: the same steps (their collectives), nothing written."""
-    pending = []
+def _follow(task, config, trainer, schedule: Plateau, start: int, steps: int) -> dict:
+    """A non-zero torch rank's loop: the same steps (their collectives) and the same
+    learning rates (the schedule watches the training loss, averaged over the ranks, so every
+    rank cuts the rate at the same step), nothing written."""
+    pending, log_every, eval_every = [], int(config["log_every"]), int(config["eval_every"])
     for step in range(start, steps):
         pending.append(trainer.step(task.train_batch(config, step), step))
-        if len(pending) >= int(config["log_every"]) or step + 1 == steps:
-            if not np.isfinite(_mean(pending)["loss"]):
+        done = step + 1
+        evaluate_now = done % eval_every == 0 or done == steps
+        if done % log_every == 0 or evaluate_now:
+            mean = _mean(pending)
+            if not np.isfinite(mean["loss"]):
                 raise NonFiniteLoss(f"rank {distributed.world()[0]}: the training loss is not "
                                     f"finite by step {step + 1}; rank 0 names the step")
+            schedule.add(mean["loss"], len(pending))
             pending = []
+        if evaluate_now and (cut := schedule.end_interval()) is not None:
+            trainer.set_lr(cut)
     return {"rank": distributed.world()[0]}
 
 

@@ -1,7 +1,9 @@
 """The JAX trainer: ``optax.adam`` on the task's flat parameters as a dict pytree.
 
-One jitted training step ``(params, state, opt_state, batch, step) -> (params, state,
-opt_state, logs)``; ``step`` is a traced integer, so one compilation serves every step. The
+One jitted training step ``(params, state, opt_state, batch, step, lr) -> (params, state,
+opt_state, logs)``; ``step`` and the learning rate ``lr`` are traced, so one compilation serves
+every step and every rate of the schedule (``optax.adam(1.0)``'s unit step, scaled by ``lr``:
+the same floating-point update as ``optax.adam(lr)``). The
 step's randomness is :class:`setwise.tasks.rng.JaxRng` of ``step_key(seed, step)``; evaluation
 uses ``step_key(seed, EVAL_STEP - i)`` for evaluation batch ``i`` (a fixed draw).
 """
@@ -40,10 +42,11 @@ class JaxTrainer:
         self.device_name = str(self.device)
         seed = int(config["seed"])
         self.model = model = task.build_model("jax", config)
-        self.optimizer = optimizer = optax.adam(float(config["lr"]))
+        self.optimizer = optimizer = optax.adam(1.0)
         self.set_weights(task.init_params(config, dtype), task.init_state(config, dtype))
+        self.set_lr(config["lr"])
 
-        def train_step(params, state, opt_state, batch, step):
+        def train_step(params, state, opt_state, batch, step, lr):
             def loss_fn(p):
                 loss, logs, new_state = model.loss(p, state, batch,
                                                    JaxRng(step_key(seed, step)), True)
@@ -51,6 +54,7 @@ class JaxTrainer:
 
             (loss, (logs, state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates = jax.tree.map(lambda u: u * lr.astype(u.dtype), updates)
             return optax.apply_updates(params, updates), state, opt_state, {"loss": loss,
                                                                              **logs}
 
@@ -68,11 +72,19 @@ class JaxTrainer:
         # jitted: one compilation instead of one per parameter shape
         self.opt_state = jax.jit(self.optimizer.init)(self.params)
 
+    def set_lr(self, lr: float) -> None:
+        """Adam's learning rate from the next step on (:mod:`setwise.tasks.schedule`), as an
+        array of the parameters' float dtype (a traced argument of the step)."""
+        self.lr = float(lr)
+        dtype = next((v.dtype for v in self.params.values()
+                      if jnp.issubdtype(v.dtype, jnp.floating)), jnp.float32)
+        self._lr = np.asarray(self.lr, dtype)
+
     def step(self, batch, step: int):
         """Adam step ``step`` (0-based); returns the logged scalars (device arrays)."""
         self.params, self.state, self.opt_state, logs = self._train_step(
             self.params, self.state, self.opt_state, self.put(batch),
-            jnp.asarray(step, jnp.int32))
+            jnp.asarray(step, jnp.int32), self._lr)
         return logs
 
     def predict(self, batch, index: int = 0) -> dict[str, np.ndarray]:

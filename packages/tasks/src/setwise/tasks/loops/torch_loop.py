@@ -50,6 +50,12 @@ class TorchTrainer:
         self.lr = float(config["lr"])
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.lr)
 
+    def set_lr(self, lr: float) -> None:
+        """Adam's learning rate from the next step on (:mod:`setwise.tasks.schedule`)."""
+        self.lr = float(lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
     def tensor(self, value) -> torch.Tensor:
         return torch.from_numpy(np.array(value, copy=True)).to(self.device)
 
