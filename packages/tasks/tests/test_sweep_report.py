@@ -83,3 +83,36 @@ def test_a_task_without_its_own_page_gets_the_grid_table(tmp_path):
     assert png is None
     assert "| dim | aggregator | seeds | final mse mean ± std | 95% CI ± | best mse |" in text
     assert f"| 1 | EA | 2 | 0.03 ± 0.014 | {report.ci95([0.02, 0.04]):.2g} | 0.01 |" in text
+
+
+def test_an_ablation_is_its_own_sweep_with_its_own_page(tmp_path, monkeypatch, capsys):
+    """``Task.ablations`` grids run as ``setwise sweep <task>:<name>``: their own overrides,
+    run folder and page (table and plot against the ablated option), and an unknown name is
+    refused naming the ablations there are."""
+    from setwise.tasks import cli
+    from setwise.tasks.median.task import MedianTask
+    from setwise.tasks.registry import SweepSpec
+
+    tiny = dict(MedianTask.presets["tiny"])
+    spec = SweepSpec(grid={"width": (4, 8), "aggregator": ("sum",)}, seeds=(0, 1),
+                     overrides={**tiny, "steps": 4, "eval_every": 2}, figure="Width ablation",
+                     notes="Two widths.")
+    monkeypatch.setattr(MedianTask, "ablations", {"width": spec})
+    task = get_task("median")
+    configs = grid(task, which="width")
+    assert [(c["width"], c["seed"], c["steps"]) for c in configs] == \
+        [(4, 0, 4), (4, 1, 4), (8, 0, 4), (8, 1, 4)]
+    with pytest.raises(ValueError, match="no ablation 'depth'; its ablations: width"):
+        grid(task, which="depth")
+    assert cli.main(["sweep", "median:width", "--runs-dir", str(tmp_path / "runs"), "--out",
+                     str(tmp_path / "page"), "--threads", "1", "--seeds", "0", "1",
+                     "--device", "cpu"]) == 0
+    page = tmp_path / "page" / "median-width.md"
+    text = page.read_text()
+    assert "# median: Width ablation" in text and "Two widths." in text
+    assert "| width | aggregator | seeds | final mse mean ± std |" in text
+    assert "| 8 | Sum | 2 |" in text and (tmp_path / "page" / "median-width.png").exists()
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    capsys.readouterr()
+    cli.main(["tasks"])
+    assert "setwise sweep median:width: Width ablation" in capsys.readouterr().out

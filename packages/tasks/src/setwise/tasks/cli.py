@@ -135,37 +135,47 @@ def _add_train(subparsers):
 
 
 def _add_sweep(subparsers):
-    p = subparsers.add_parser("sweep", help="train a paper figure's grid and write its page")
+    p = subparsers.add_parser(
+        "sweep", help="train a paper figure's grid (or an ablation's) and write its page",
+        description="TASK is a task's paper figure or table (setwise sweep molecules), or one "
+                    "of its ablations, TASK:NAME (setwise sweep molecules:inner-steps); "
+                    "'setwise tasks' lists them.")
     tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
     for name in task_names():
         task = get_task(name)
-        if task.sweep is None:
-            continue
-        s = task.sweep
-        tp = tasks.add_parser(name, help=f"{task.reproduces}",
-                              description=f"Grid of {s.figure}: {' x '.join(s.grid)} x seeds, "
-                                          "every point an ordinary (resumable) run.")
-        _add_task_options(tp, task, skip=(*s.grid, "seed"), defaults=s.overrides)
-        grid = tp.add_argument_group("the grid (default: the paper figure's)")
-        for option in task.options:
-            if option.name in s.grid:
-                shown = " ".join(map(str, s.grid[option.name]))
-                grid.add_argument(_flag(option.name), dest=f"grid_{option.name}", nargs="+",
-                                  type=_option_type(option), choices=option.choices, default=None,
-                                  metavar=None if option.choices else option.name.upper(),
-                                  help=f"values of {option.name} (default {shown})")
-        grid.add_argument("--seeds", type=int, nargs="+", default=list(s.seeds),
-                          help="default: %(default)s")
-        tp.add_argument("--runs-dir", type=Path, default=RUNS_DIR / f"sweep-{name}",
-                        help="where the runs go (default %(default)s)")
-        tp.add_argument("--out", type=Path, default=None,
-                        help="where the page (and its figure) go (default: --runs-dir, beside "
-                             "the runs; maintainers pass --out docs/results to replace the "
-                             "committed results)")
-        tp.add_argument("--name", default=name, help="file name of the page and figure, "
-                        "without extension (default %(default)s)")
-        tp.add_argument("--jobs", type=positive_int, default=1,
-                        help="runs in parallel (processes)")
+        if task.sweep is not None:
+            _add_one_sweep(tasks, task, name, None)
+        for which in task.ablations:
+            _add_one_sweep(tasks, task, f"{name}:{which}", which)
+
+
+def _add_one_sweep(tasks, task, name: str, which: str | None):
+    s = task.sweep_spec(which)
+    tp = tasks.add_parser(name, help=f"{task.reproduces}" if which is None else s.figure,
+                          description=f"Grid of {s.figure}: {' x '.join(s.grid)} x seeds, "
+                                      "every point an ordinary (resumable) run.")
+    _add_task_options(tp, task, skip=(*s.grid, "seed"), defaults=s.overrides)
+    grid = tp.add_argument_group("the grid (default: the paper figure's)")
+    for option in task.options:
+        if option.name in s.grid:
+            shown = " ".join(map(str, s.grid[option.name]))
+            grid.add_argument(_flag(option.name), dest=f"grid_{option.name}", nargs="+",
+                              type=_option_type(option), choices=option.choices, default=None,
+                              metavar=None if option.choices else option.name.upper(),
+                              help=f"values of {option.name} (default {shown})")
+    grid.add_argument("--seeds", type=int, nargs="+", default=list(s.seeds),
+                      help="default: %(default)s")
+    slug = name.replace(":", "-")
+    tp.add_argument("--runs-dir", type=Path, default=RUNS_DIR / f"sweep-{slug}",
+                    help="where the runs go (default %(default)s)")
+    tp.add_argument("--out", type=Path, default=None,
+                    help="where the page (and its figure) go (default: --runs-dir, beside "
+                         "the runs; maintainers pass --out docs/results to replace the "
+                         "committed results)")
+    tp.add_argument("--name", default=slug, help="file name of the page and figure, "
+                    "without extension (default %(default)s)")
+    tp.add_argument("--jobs", type=positive_int, default=1,
+                    help="runs in parallel (processes)")
 
 
 def _add_plot(subparsers):
@@ -221,6 +231,8 @@ def cmd_tasks(_args) -> int:
         print(f"{name:10s} {task.reproduces}")
         print(f"{'':10s} {task.description}; aggregators {', '.join(task.aggregators)}; "
               f"presets {', '.join(task.presets)}{sweep}")
+        for which, spec in task.ablations.items():
+            print(f"{'':10s} setwise sweep {name}:{which}: {spec.figure}")
     return 0
 
 
@@ -330,18 +342,21 @@ def end_of_run(task: Task, summary, run_dir) -> str:
 def cmd_sweep(args, argv) -> int:
     from setwise.tasks.sweep import grid, run_sweep
 
-    task = get_task(args.task)
+    task_name, _, which = args.task.partition(":")
+    task, which = get_task(task_name), which or None
     values = {k[5:]: v for k, v in vars(args).items() if k.startswith("grid_") and v}
     configs = grid(task, preset=args.preset, overrides=_overrides(args), values=values,
-                   seeds=args.seeds)
+                   seeds=args.seeds, which=which)
     for config in configs:
         check_device(config["backend"], args.device)
     runs = run_sweep(task, configs, args.runs_dir, device=args.device, jobs=args.jobs,
                      threads=args.threads)
     command = "setwise " + " ".join(shlex.quote(a) for a in argv)
-    md, figure = task.report(runs, args.out or args.runs_dir, command=command, name=args.name)
-    departures = budget_departures(task, [r.config for r in runs])
-    if departures and task.sweep.notes:
+    out = args.out or args.runs_dir
+    md, figure = task.report(runs, out, command=command, name=args.name) if which is None \
+        else task.report_ablation(which, runs, out, command=command, name=args.name)
+    departures = budget_departures(task, [r.config for r in runs], which)
+    if departures and task.sweep_spec(which).notes:
         with open(md, "a") as page:
             page.write(f"\n{departures}\n")
     print(md.read_text())
@@ -349,13 +364,14 @@ def cmd_sweep(args, argv) -> int:
     return 0
 
 
-def budget_departures(task: Task, used) -> str:
+def budget_departures(task: Task, used, which: str | None = None) -> str:
     """A sentence naming the options in which the configurations ``used`` depart from the
-    sweep's own budget (the one its notes describe), or ``""`` if they do not."""
+    sweep's (or ablation ``which``'s) own budget (the one its notes describe), or ``""`` if
+    they do not."""
     from setwise.tasks.sweep import grid
 
-    standard = grid(task)[0]
-    skip = {*task.sweep.grid, "seed"}
+    standard = grid(task, which=which)[0]
+    skip = {*task.sweep_spec(which).grid, "seed"}
     changed = {k: sorted({json.dumps(c.get(k)) for c in used}) for k in standard
                if k not in skip and any(c.get(k) != standard[k] for c in used)}
     if not changed:

@@ -132,3 +132,32 @@ def plot_sweep(out, axis: str, values: Sequence, curves: Mapping[str, Mapping[st
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_ablation(out, axis: str, values: Sequence, curves: Mapping[str, Mapping[str, Sequence]],
+                  metric: str, title: str) -> Path:
+    """An ablation: ``metric`` (mean ± std error bars) against the values of option ``axis``,
+    one line per entry of ``curves`` (``{label: {"mean": [...], "std": [...]}}``). Numeric
+    values are placed at their value (log scale when they span over a factor 20), others
+    evenly."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    x = list(values) if numeric else list(range(len(values)))
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    for i, (label, curve) in enumerate(curves.items()):
+        ax.errorbar(x, curve["mean"], yerr=curve.get("std"), fmt="o-", color=f"C{i}", lw=2,
+                    capsize=3, label=f"{label} (mean ± std)")
+    if numeric and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_xscale("log")
+    ax.set_xticks(x, [str(v) for v in values])
+    ax.minorticks_off()
+    ax.set_xlabel(axis)
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -17,9 +17,11 @@ import numpy as np
 #: name -> "module:Class" of every registered task. Add later tasks (Omniglot counting,
 #: MOLPCBA readout, SetMNIST, CLEVR, synthetic molecules, QM9) here.
 TASKS: dict[str, str] = {
+    "clevr": "setwise.tasks.clevr.task:ClevrTask",
     "median": "setwise.tasks.median.task:MedianTask",
     "molecules": "setwise.tasks.molecules.task:MoleculesTask",
     "omniglot-counting": "setwise.tasks.omniglot_counting.task:OmniglotCountingTask",
+    "qm9": "setwise.tasks.qm9.task:QM9Task",
     "setmnist": "setwise.tasks.setmnist.task:SetMNISTTask",
     "synthetic": "setwise.tasks.synthetic.task:SyntheticTask",
 }
@@ -88,6 +90,8 @@ class Task:
         presets: named overrides of the defaults: ``"cpu"`` (the defaults), ``"tiny"`` (a run
             of seconds, for tests and ``setwise check``), ``"paper"`` (the paper's setting).
         sweep: the grid of ``setwise sweep <task>`` (CPU budget), or None.
+        ablations: further grids by name, each with its own results page: ``setwise sweep
+            <task>:<name>`` (an appendix's ablation, ``{"inner-steps": SweepSpec(...)}``).
         labels: display names of option values on results pages (``{"ea": "EA"}``).
     """
 
@@ -100,6 +104,7 @@ class Task:
     options: tuple[Option, ...] = ()
     presets: Mapping[str, Mapping[str, Any]] = {}
     sweep: SweepSpec | None = None
+    ablations: Mapping[str, SweepSpec] = {}
     labels: Mapping[str, str] = {}
 
     def train_batch(self, config: Mapping, step: int) -> dict[str, np.ndarray]:
@@ -156,6 +161,15 @@ class Task:
             f"{type(self).__name__}.symmetries(config) -> setwise.tasks.symmetries.Symmetries "
             "(which batch arrays hold sets, which predictions are invariant or set-valued)")
 
+    def sweep_spec(self, which: str | None = None) -> SweepSpec:
+        """The grid of :attr:`sweep` (``which=None``) or of the ablation ``which``."""
+        spec = self.sweep if which is None else self.ablations.get(which)
+        if spec is None:
+            named = f"ablation {which!r}" if which else "sweep"
+            raise ValueError(f"sweep: task {self.name!r} has no {named}; its ablations: "
+                             f"{', '.join(self.ablations) or 'none'}")
+        return spec
+
     def label(self, value) -> str:
         """The display name of an option value (:attr:`labels`, else ``str(value)``)."""
         return self.labels.get(value, str(value)) if isinstance(value, str) else str(value)
@@ -169,6 +183,15 @@ class Task:
         from setwise.tasks.report import generic_page
 
         return generic_page(self, runs, out, command=command, name=name)
+
+    def report_ablation(self, which: str, runs: list, out, *, command: str = "",
+                        name: str | None = None):
+        """The results page of the ablation ``which`` (:attr:`ablations`), as :meth:`report`.
+        The default is a table over its grid and a plot of the metric against its first
+        option (:func:`setwise.tasks.report.ablation_page`)."""
+        from setwise.tasks.report import ablation_page
+
+        return ablation_page(self, which, runs, out, command=command, name=name)
 
     def run_name(self, config: Mapping) -> str:
         """Default run directory name for ``config``."""

@@ -152,3 +152,36 @@ def generic_page(task, runs: Sequence, out, *, command: str, name: str | None = 
     md = out / f"{name or task.name}.md"
     md.write_text("\n".join(lines))
     return md, None
+
+
+def ablation_page(task, which: str, runs: Sequence, out, *, command: str,
+                  name: str | None = None):
+    """The default page of the ablation ``which``: :func:`header`, :func:`grid_table` over its
+    grid, and a plot of the final ``task.metric`` (mean ± std over seeds, and the best of any
+    seed) against the grid's first option, one line per value of the others. Returns
+    ``(markdown path, figure path)``."""
+    from setwise.tasks.plotting import plot_ablation
+
+    spec = task.sweep_spec(which)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = name or f"{task.name}-{which}"
+    options = list(spec.grid)
+    lines = header(f"{task.name}: {spec.figure}", runs, command=command,
+                   defaults=task_defaults(task), notes=spec.notes)
+    lines += [grid_table(task, runs, options), ""]
+    axis, others = options[0], options[1:]
+    values = list(dict.fromkeys(r.config[axis] for r in runs))
+    curves = {}
+    for rest in dict.fromkeys(tuple(r.config[o] for o in others) for r in runs):
+        label = ", ".join(f"{o} {task.label(v)}" for o, v in zip(others, rest)) or task.metric
+        finals = [[r.summary["final"][task.metric] for r in runs if r.config[axis] == v
+                   and tuple(r.config[o] for o in others) == rest] for v in values]
+        curves[label] = {"mean": [mean(f) if f else np.nan for f in finals],
+                         "std": [std(f) if f else np.nan for f in finals]}
+    figure = plot_ablation(out / f"{stem}.png", axis, values, curves, task.metric,
+                           f"{task.name}: {spec.figure}")
+    lines += [f"![{spec.figure}]({figure.name})", ""]
+    md = out / f"{stem}.md"
+    md.write_text("\n".join(lines))
+    return md, figure

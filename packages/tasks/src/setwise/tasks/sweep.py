@@ -57,17 +57,16 @@ def _run_one(task_name: str, config: dict, run_dir: str, device: str, threads: i
 
 
 def grid(task: Task, *, preset=None, overrides: Mapping | None = None,
-         values: Mapping[str, Sequence] | None = None, seeds: Sequence[int] | None = None
-         ) -> list[dict]:
-    """The resolved configuration of every grid point.
+         values: Mapping[str, Sequence] | None = None, seeds: Sequence[int] | None = None,
+         which: str | None = None) -> list[dict]:
+    """The resolved configuration of every grid point of the task's sweep, or of its
+    ablation ``which`` (:meth:`~setwise.tasks.registry.Task.sweep_spec`).
 
     Each is the task's defaults, then ``preset``, then the sweep's own ``overrides`` (its CPU
     budget; only without a preset), then ``overrides``, then one combination of the grid's
     values (``values`` replaces the values of the options it names) and a seed.
     """
-    spec = task.sweep
-    if spec is None:
-        raise ValueError(f"sweep: task {task.name!r} has no sweep")
+    spec = task.sweep_spec(which)
     base = dict(spec.overrides) if preset is None else {}
     base.update({k: v for k, v in (overrides or {}).items() if v is not None})
     axes = {**spec.grid, **(values or {})}
