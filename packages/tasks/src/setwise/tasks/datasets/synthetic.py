@@ -227,7 +227,10 @@ def load_synthetic(split: str = "train", seed: int = 0, cache_dir=None,
     if split not in SPLITS:
         raise ValueError(f"load_synthetic: split must be one of {SPLITS}, got {split!r}")
     key = files.cache_key(_VERSION, sorted(asdict(config).items()), seed)
-    path = files.cache_dir(cache_dir) / "synthetic" / f"synthetic_seed{seed}.npz"
+    # a variant (Table 6's n_max 11) gets its own file, so it and the default never evict
+    # each other's cache
+    variant = "" if config.n_max == SyntheticConfig.n_max else f"_nmax{config.n_max}"
+    path = files.cache_dir(cache_dir) / "synthetic" / f"synthetic_seed{seed}{variant}.npz"
     arrays = files.cached_arrays(path, key, lambda: generate(config, seed, progress))
     num_train = int(arrays["num_train"])
     everything = RaggedSets(arrays["positions"], arrays["ptr"])
