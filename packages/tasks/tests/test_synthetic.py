@@ -266,3 +266,64 @@ def test_sample_command_writes_generated_sets_and_metrics(tmp_path, capsys):
     assert extra_sizes.mean() > sizes.mean()
     got = json.loads((out / "generated_metrics.json").read_text())
     assert set(got) == {"valency_loss", "incorrect_valency", "diversity"}
+
+
+# --- Table 6 (reference-set sizes) and the paper preset's schedule ---------------------------
+
+def test_reference_size_ablation_is_table6_on_the_eleven_point_variant():
+    from setwise.tasks.sweep import grid
+
+    task = SyntheticTask()
+    configs = grid(task, which="reference-size")
+    assert [c["ref_points"] for c in configs[::3]] == [11, 13, 15, 20, 30, 50]
+    assert {c["seed"] for c in configs} == {0, 1, 2} and len(configs) == 18
+    assert all(c["creator"] == "top_n" and c["n_max"] == 11 for c in configs)
+    # the variant dataset really stops at 11 points (and has its own cache)
+    assert data.features("train", 11).sizes.max() == 11
+    assert data.features("train", 35).sizes.max() > 11
+
+
+def test_paper_preset_halves_the_rate_on_plateaus_of_750_epochs():
+    task = SyntheticTask()
+    config = resolve(task, "paper", {})
+    assert config["lr"] == 2e-4 and config["lr_factor"] == 0.5
+    sizes = data.features("train", 35).sizes
+    steps_per_epoch = sum(-(-c // config["batch_size"]) for c in np.bincount(sizes) if c)
+    epochs = config["lr_patience"] * config["eval_every"] / steps_per_epoch
+    assert epochs == pytest.approx(750, rel=0.01)
+    assert resolve(task, None, {})["lr_patience"] is None  # the CPU default: constant
+
+
+def _fake_table6_runs():
+    from pathlib import Path
+
+    from setwise.tasks.sweep import Run, grid
+
+    runs = []
+    for config in grid(SyntheticTask(), which="reference-size", seeds=(0, 1)):
+        size, seed = config["ref_points"], config["seed"]
+        final = {"train_w2": 0.5 + size / 100 + seed / 100, "test_w2": 0.6 + size / 100,
+                 "valency_loss": 0.3 - 0.01 * (size == 30) + seed / 100,
+                 "incorrect_valency": 10.0, "step": 1000}
+        runs.append(Run(config, {"final": final, "best": final, "time": 60.0}, [],
+                        Path(f"/runs/{size}-{seed}")))
+    return runs
+
+
+def test_table6_page_from_fake_runs(tmp_path):
+    from setwise.tasks.synthetic import report
+
+    task = SyntheticTask()
+    md, png = task.report_ablation("reference-size", _fake_table6_runs(), tmp_path,
+                                   command="setwise sweep synthetic:reference-size",
+                                   name="synthetic-reference-size")
+    text = md.read_text()
+    assert md.name == "synthetic-reference-size.md" and png.exists()
+    assert (tmp_path / "synthetic-reference-size-w2.png").exists()
+    assert "| Reference points | Seeds | Train W2 | Train W2 (paper) | Valency loss |" in text
+    # ref 13: train W2 0.63, 0.64 (mean 0.635, std 0.0071); the paper's 0.78 ± 0.03
+    assert f"| 13 | 2 | 0.635 ± {report.R.std([0.63, 0.64]):.2g} | 0.78 ± 0.03 |" in text
+    assert "| 30 | 2 |" in text and "0.16 ± 0.02" in text
+    assert "Spearman rho +1.00 (paper +1.00)" in text and "holds at this budget" in text
+    assert "lowest mean valency loss is at 30 reference points" in text
+    assert "`n_max`: 11 (default 35)" in text

@@ -161,3 +161,106 @@ def page(task, runs: Sequence, out, *, command: str, name: str | None = None):
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png
+
+
+# --- Table 6: the reference-set size ablation (setwise sweep synthetic:reference-size) -------
+
+TABLE6_COLUMNS = (("train_w2", "Train W2"), ("valency_loss", "Valency loss"),
+                  ("test_w2", "Test W2"), ("incorrect_valency", "Incorrect valency %"))
+
+
+def _by_size(runs) -> dict[int, list]:
+    groups: dict[int, list] = {}
+    for run in runs:
+        groups.setdefault(int(run.config["ref_points"]), []).append(run)
+    return dict(sorted(groups.items()))
+
+
+def _finals(group, key) -> list[float]:
+    return [r.summary["final"][key] for r in group if key in r.summary["final"]]
+
+
+def table6(runs, paper) -> str:
+    """Final train W2 and valency loss per reference-set size (mean ± std over seeds, as
+    the paper's Table 6), the paper's numbers beside them, then test W2 and incorrect
+    valency (not in the paper's table)."""
+    rows = []
+    for size, group in _by_size(runs).items():
+        ref = paper.get(size, {})
+        cells = []
+        for key, _ in TABLE6_COLUMNS:
+            values = _finals(group, key)
+            cells.append(f"{R.mean(values):.3g} ± {R.std(values):.2g}" if values else "-")
+            if key in ("train_w2", "valency_loss"):
+                cells.append(f"{ref[key][0]:g} ± {ref[key][1]:g}" if key in ref else "-")
+        rows.append([size, len(group), *cells])
+    return R.markdown_table(
+        ["Reference points", "Seeds", "Train W2", "Train W2 (paper)", "Valency loss",
+         "Valency loss (paper)", "Test W2", "Incorrect valency %"], rows)
+
+
+def trend(runs, paper) -> str:
+    """One honest sentence on Table 6's trade-off: does train W2 grow with the reference
+    size (Spearman's rank correlation of the means), and is the valency loss of the
+    paper's best size (30) below that of the smallest (11)?"""
+    groups = _by_size(runs)
+    if len(groups) < 3:
+        return "Too few reference sizes ran to test Table 6's trend."
+    sizes = list(groups)
+    w2 = [R.mean(_finals(groups[s], "train_w2")) for s in sizes]
+    val = {s: R.mean(_finals(groups[s], "valency_loss")) for s in sizes}
+    rho = _spearman(sizes, w2)
+    paper_rho = _spearman(list(paper), [paper[s]["train_w2"][0] for s in paper])
+    best = min(val, key=val.get)
+    grows = rho > 0.5
+    return (f"Train W2 against the reference size: Spearman rho {rho:+.2f} (paper "
+            f"{paper_rho:+.2f}), so the paper's trend (more reference points, worse training "
+            f"reconstruction) {'holds' if grows else 'does not hold'} at this budget; the "
+            f"lowest mean valency loss is at {best} reference points ({val[best]:.3g}; "
+            f"paper: 30), {'as' if best == 30 else 'unlike'} the paper.")
+
+
+def _spearman(x, y) -> float:
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    if np.std(rx) == 0 or np.std(ry) == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def table6_page(task, which: str, runs: Sequence, out, *, command: str,
+                name: str | None = None):
+    """Write ``<out>/<name>.md`` (Table 6 beside the paper, the trend sentence, the grid
+    table) and ``<name>.png`` (valency loss against the reference size, ours and the
+    paper's) plus ``<name>-w2.png`` (train W2); return the page and the first figure."""
+    from setwise.tasks.plotting import plot_ablation
+    from setwise.tasks.synthetic.task import PAPER_TABLE6
+
+    spec = task.sweep_spec(which)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = name or f"{task.name}-{which}"
+    groups = _by_size(runs)
+    sizes = list(groups)
+    figures = {}
+    for key, label, suffix in (("valency_loss", "valency loss (generated sets)", ""),
+                               ("train_w2", "train W2", "-w2")):
+        finals = [_finals(groups[s], key) for s in sizes]
+        curves = {"ours": {"mean": [R.mean(f) for f in finals],
+                           "std": [R.std(f) for f in finals]},
+                  "paper (5 runs)": {"mean": [PAPER_TABLE6.get(s, {}).get(key, (np.nan,))[0]
+                                              for s in sizes],
+                                     "std": [PAPER_TABLE6.get(s, {}).get(key, (0, np.nan))[1]
+                                             for s in sizes]}}
+        figures[key] = plot_ablation(out / f"{stem}{suffix}.png", "reference points n0",
+                                     sizes, curves, label, f"{task.name}: {spec.figure}")
+    lines = R.header(f"{task.name}: {spec.figure} (reduced budget)", runs, command=command,
+                     defaults=R.task_defaults(task), notes=spec.notes)
+    lines += ["## Table 6 (final evaluation; mean ± std over seeds, as the paper)", "",
+              table6(runs, PAPER_TABLE6), "", trend(runs, PAPER_TABLE6), "",
+              f"![valency loss against the reference size]({figures['valency_loss'].name})",
+              f"![train W2 against the reference size]({figures['train_w2'].name})", "",
+              "## Every grid point (final and best valency loss)", "",
+              R.grid_table(task, runs, ["ref_points"]), ""]
+    md = out / f"{stem}.md"
+    md.write_text("\n".join(lines))
+    return md, figures["valency_loss"]
