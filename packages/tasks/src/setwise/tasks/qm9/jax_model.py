@@ -1,0 +1,99 @@
+"""The Set2GraphVAE in JAX: :mod:`.model`'s structure over the JAX layer families and the
+setwise JAX operators (pure functions on fixed shapes; the trainer jits them)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from setwise import jax_backend
+from setwise.tasks.layers.jax.gnn import gnn_node
+from setwise.tasks.layers.jax.mlp import linear, mlp
+from setwise.tasks.layers.jax.readout import readout
+from setwise.tasks.layers.jax.set2graph import set2graph
+from setwise.tasks.layers.jax.transformer import transformer_layer
+from setwise.tasks.layers.jax.vae import kl_standard_normal, reparameterize, split_gaussian
+from setwise.tasks.qm9 import model as M
+
+
+class JaxOps:
+    """The backend namespace ``K`` of :mod:`.model` for JAX."""
+
+    gnn_node = staticmethod(gnn_node)
+    readout = staticmethod(readout)
+    linear = staticmethod(linear)
+    mlp = staticmethod(mlp)
+    set2graph = staticmethod(set2graph)
+    transformer_layer = staticmethod(transformer_layer)
+    reparameterize = staticmethod(reparameterize)
+    kl_standard_normal = staticmethod(kl_standard_normal)
+    split_gaussian = staticmethod(split_gaussian)
+    create_set = staticmethod(jax_backend.create_set)
+    relu = staticmethod(jax.nn.relu)
+    sigmoid = staticmethod(jax.nn.sigmoid)
+    softplus = staticmethod(jax.nn.softplus)
+    einsum = staticmethod(jnp.einsum)
+    maximum = staticmethod(jnp.maximum)
+    where = staticmethod(jnp.where)
+
+    @staticmethod
+    def sum(x, axis):
+        return x.sum(axis)
+
+    @staticmethod
+    def mean(x, axis):
+        return x.mean(axis)
+
+    @staticmethod
+    def concat(xs, axis):
+        return jnp.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def asfloat(x, like):
+        return jnp.asarray(x).astype(like.dtype)
+
+    @staticmethod
+    def slots(n, size):
+        return jnp.arange(size)[None] < n[:, None]
+
+    @staticmethod
+    def pair_mask(mask):
+        eye = jnp.eye(mask.shape[1], dtype=bool)
+        return mask[:, :, None] & mask[:, None, :] & ~eye[None]
+
+    @staticmethod
+    def argmax(x, axis):
+        return jnp.argmax(x, axis=axis)
+
+    @staticmethod
+    def argsort(x, axis):
+        return jnp.argsort(jax.lax.stop_gradient(x), axis=axis, stable=True)
+
+    @staticmethod
+    def one_hot(index, depth, like):
+        return jax.nn.one_hot(index, depth, dtype=like.dtype)
+
+    @staticmethod
+    def log_softmax(x, axis):
+        return jax.nn.log_softmax(x, axis=axis)
+
+    @staticmethod
+    def softmax(x, axis):
+        return jax.nn.softmax(x, axis=axis)
+
+
+class QM9VAE:
+    """:class:`setwise.tasks.protocol.Model` of the Set2GraphVAE (static configuration)."""
+
+    def __init__(self, spec: M.QM9Spec):
+        self.spec = spec
+
+    def loss(self, params, state, batch, rng, train):
+        return M.vae_loss(JaxOps, params, state, self.spec, batch, rng, train)
+
+    def predict(self, params, state, batch, rng):
+        return M.vae_predict(JaxOps, params, state, self.spec, batch, rng)
+
+
+def build(spec: M.QM9Spec) -> QM9VAE:
+    return QM9VAE(spec)
