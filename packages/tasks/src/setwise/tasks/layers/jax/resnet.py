@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 
 import jax
+import jax.numpy as jnp
 
-from setwise.tasks.layers.resnet import ResNetSpec, run_resnet
+from setwise.tasks.layers.resnet import ImageResNetSpec, ResNetSpec, run_image_resnet, run_resnet
 
 
 def relu(x):
@@ -35,3 +36,15 @@ def resnet(params, state, prefix, spec: ResNetSpec, x, train):
     """ResNet ``{prefix}`` of ``spec``: ``(y, new_state)``, see
     :func:`setwise.tasks.layers.resnet.run_resnet`."""
     return run_resnet(sys.modules[__name__], params, state, prefix, spec, x, train)
+
+
+def max_pool(x):
+    """``3x3`` stride-2 max-pool of ``x [N, H, W, C]``, padding 1 with ``-inf``."""
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
+                                 ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+
+def image_resnet(params, state, prefix, spec: ImageResNetSpec, x, train):
+    """Image ResNet ``{prefix}`` (stem + stages): ``(y, new_state)``, see
+    :func:`setwise.tasks.layers.resnet.run_image_resnet`."""
+    return run_image_resnet(sys.modules[__name__], params, state, prefix, spec, x, train)

@@ -18,7 +18,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from setwise.tasks.layers.resnet import ResNetSpec, run_resnet
+from setwise.tasks.layers.resnet import ImageResNetSpec, ResNetSpec, run_image_resnet, run_resnet
 
 
 def relu(x):
@@ -48,3 +48,15 @@ def resnet(params, state, prefix, spec: ResNetSpec, x, train):
     """ResNet ``{prefix}`` of ``spec``: ``(y, new_state)``, see
     :func:`setwise.tasks.layers.resnet.run_resnet`."""
     return run_resnet(sys.modules[__name__], params, state, prefix, spec, x, train)
+
+
+def max_pool(x):
+    """``3x3`` stride-2 max-pool of ``x [N, H, W, C]``, padding 1 (``nn.MaxPool2d``'s
+    ``-inf`` padding)."""
+    return F.max_pool2d(x.permute(0, 3, 1, 2), 3, 2, 1).permute(0, 2, 3, 1)
+
+
+def image_resnet(params, state, prefix, spec: ImageResNetSpec, x, train):
+    """Image ResNet ``{prefix}`` (stem + stages): ``(y, new_state)``, see
+    :func:`setwise.tasks.layers.resnet.run_image_resnet`."""
+    return run_image_resnet(sys.modules[__name__], params, state, prefix, spec, x, train)

@@ -1,0 +1,1 @@
+"""CLEVR object detection and full-scene prediction with DSPN and four set creators."""
