@@ -121,7 +121,7 @@ def test_backends_give_the_same_loss_and_gradients(name):
 def train_command(name, backend, run_dir, steps, *extra):
     return [sys.executable, "-m", "setwise.tasks.cli", "train", name, "--preset=tiny",
             f"--backend={backend}", f"--steps={steps}", f"--run-dir={run_dir}",
-            "--device=cpu", "--threads=1", "--no-progress", *extra]
+            "--device=cpu", "--threads=1", "--no-progress", "--no-plot", *extra]
 
 
 def kill_after_first_checkpoint(command, run_dir, env, timeout=300) -> int:
@@ -167,6 +167,7 @@ def test_a_killed_run_resumes_exactly(name, backend, tmp_path):
     run_command(train_command(name, backend, straight, steps), env)
     run_command(train_command(name, backend, killed, steps, "--resume"), env)
     assert numbers(killed) == numbers(straight)
+    assert not (straight / "curve.png").exists()  # --no-plot (the plot costs seconds)
 
 
 @pytest.mark.parametrize("name", task_names())

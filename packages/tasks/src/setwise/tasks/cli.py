@@ -127,6 +127,9 @@ def _add_train(subparsers):
                         help="start from the parameters (and state) in another run's "
                              "checkpoint, trained on either backend; Adam starts afresh")
         tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+        tp.add_argument("--no-plot", action="store_true",
+                        help="do not draw curve.png at the end (setwise plot RUN_DIR draws it "
+                             "later)")
         tp.add_argument("--devices", type=positive_int, default=1,
                         help="train on N devices with one global batch (torch: N processes "
                              "under torchrun, started here unless already under it; JAX: a "
@@ -313,6 +316,7 @@ def cmd_train(args, argv=None) -> int:
         print(run.start_message(resume=args.resume, resuming=resuming), file=sys.stderr)
     summary = fit(task, config, run_dir, resume=args.resume, overwrite=args.overwrite,
                   device=args.device, progress=not args.no_progress and main,
+                  plot=not args.no_plot,
                   init_from=args.init_from, devices=devices)
     if main:
         print(end_of_run(task, summary, run_dir))
