@@ -88,6 +88,9 @@ def run(args) -> int:
     tag = "extrapolation" if args.extrapolation else "generated"
     save_sets(out / f"{tag}.npz", sets)
     (out / f"{tag}_metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    writer = getattr(task, "write_samples", None)  # a task's own formats (QM9: SMILES, SDF)
+    for path in writer(out, tag, sets) if writer is not None else ():
+        print(f"wrote {path}")
     for key, value in metrics.items():
         print(f"{key:24s} {value:.4g}")
     print(f"wrote {out / f'{tag}.npz'} ({len(sets)} sets) and {out / f'{tag}_metrics.json'}")
