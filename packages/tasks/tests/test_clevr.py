@@ -323,3 +323,42 @@ def test_the_imagenet_stem_agrees_across_backends():
         for k in params:
             np.testing.assert_allclose(tp[k].grad.numpy(), np.asarray(grads[k]), rtol=1e-9,
                                        atol=1e-11, err_msg=k)
+
+
+def test_held_out_hungarian_set_loss_on_hand_made_sets():
+    target, mask = np.array([[[0.0], [0.0]]]), np.array([[True, False]])
+    # slot 0 -> the padding row (0, presence 0), slot 1 -> the object: matched by cost
+    pred, presence = np.array([[[0.1], [0.5]]]), np.array([[0.0, 1.0]])
+    # pairs: (0.5, 1) vs (0, 1): (0.125 + 0) / 2; (0.1, 0) vs (0, 0): (0.005 + 0) / 2
+    want = (0.0625 + 0.0025) / 2
+    assert metrics.hungarian_set_loss(pred, presence, target, mask) == pytest.approx([want])
+    swapped = metrics.hungarian_set_loss(pred[:, ::-1], presence[:, ::-1], target, mask)
+    assert swapped == pytest.approx([want])
+    assert metrics.hungarian_set_loss(target, mask * 1.0, target, mask) == pytest.approx([0.0])
+
+
+def test_the_page_tables_sit_beside_the_paper_and_judge_the_ordering():
+    from types import SimpleNamespace
+
+    from setwise.tasks.clevr import report
+
+    def run(creator, seed, ap):
+        ev = {"split": "eval", "step": 10, "set_loss": 0.1 - ap / 10,
+              **{k: ap for k in report.BOX_KEYS}}
+        return SimpleNamespace(config={"target": "boxes", "creator": creator, "seed": seed},
+                               metrics=[ev])
+
+    scores = {"mlp": 0.1, "iid": 0.3, "first_n": 0.2, "top_n": 0.4}
+    runs = [run(c, s, a + 0.01 * s) for c, a in scores.items() for s in range(3)]
+    text, finals = report.table(runs, "boxes")
+    assert "| Top-n | ours (3 seeds) | 41 ± 1 |" in text and "97.3 ± 1.3" in text
+    assert finals["iid"]["ap50"] == pytest.approx([30, 31, 32])
+    sentence = report.ordering(finals, "boxes")
+    assert "holds (Top-n and i.i.d. are the two best)" in sentence
+    assert "Top-n 41 ± 1" in sentence
+    state = report.ordering({c: {k: [v] * 3 for k, v in vals.items()}
+                             for c, vals in finals.items() if c != "top_n"}, "state")
+    assert "does not hold (best: i.i.d.)" in state
+    zero = report.ordering({c: {"ap50": [0.0, 0.0], "set_loss": [1.0, 1.0]}
+                            for c in scores}, "boxes")
+    assert "cannot be judged" in zero

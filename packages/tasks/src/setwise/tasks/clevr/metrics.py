@@ -157,3 +157,27 @@ def average_precision(kind: str, pred, confidence, target, mask, thresholds) -> 
                 tp[d] = 1
         out[(box_key if kind == "boxes" else state_key)(t)] = every_point_ap(tp, num_gt)
     return out
+
+
+def smooth_l1(d):
+    """Elementwise Huber loss with threshold 1 (PyTorch's ``smooth_l1_loss``)."""
+    d = np.abs(d)
+    return np.where(d < 1, 0.5 * d * d, d - 0.5)
+
+
+def hungarian_set_loss(pred, presence, target, mask) -> np.ndarray:
+    """DSPN's training loss on held-out sets, per set: ``[objects, presence]`` against
+    ``[x, mask]`` (padding rows are zeros with presence 0), the cost of a pair ``mean_c
+    smooth_l1``, the mean over the optimal assignment's pairs (``[num_sets]``)."""
+    from scipy.optimize import linear_sum_assignment
+
+    a = np.concatenate([np.asarray(pred, np.float64),
+                        np.asarray(presence, np.float64)[..., None]], -1)
+    b = np.concatenate([np.asarray(target, np.float64),
+                        np.asarray(mask, np.float64)[..., None]], -1)
+    cost = smooth_l1(a[:, :, None] - b[:, None]).mean(-1)
+    out = np.empty(len(cost))
+    for s, c in enumerate(cost):
+        rows, cols = linear_sum_assignment(c)
+        out[s] = c[rows, cols].mean()
+    return out

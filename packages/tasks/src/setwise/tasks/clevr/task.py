@@ -143,7 +143,8 @@ class ClevrTask(Task):
     def evaluate(self, predictions, batches):
         """DSPN's average precision of the predicted objects, with the predicted presence as
         the confidence: ``ap50..ap90`` (boxes) or ``ap_inf..ap_0.125`` (state), and ``ap``,
-        their mean. The target is read from the batches' width (4: boxes, 18: state)."""
+        their mean; ``set_loss``: DSPN's Hungarian training loss on these sets. The target
+        is read from the batches' width (4: boxes, 18: state)."""
         target = np.concatenate([np.asarray(b["x"], np.float64) for b in batches])
         mask = np.concatenate([np.asarray(b["mask"], bool) for b in batches])
         pred = np.concatenate([np.asarray(p["objects"], np.float64) for p in predictions])
@@ -152,8 +153,7 @@ class ClevrTask(Task):
         thresholds = metrics.BOX_THRESHOLDS if kind == "boxes" else metrics.STATE_THRESHOLDS
         out = metrics.average_precision(kind, pred, conf, target, mask, thresholds)
         out["ap"] = float(np.mean(list(out.values())))
-        out["presence_error"] = float(np.abs(conf - np.pad(
-            mask, ((0, 0), (0, conf.shape[1] - mask.shape[1])))).mean())
+        out["set_loss"] = float(metrics.hungarian_set_loss(pred, conf, target, mask).mean())
         return out
 
     def symmetries(self, config):
@@ -174,3 +174,10 @@ class ClevrTask(Task):
 
     def run_name(self, config):
         return f"{config['backend']}-{config['target']}-{config['creator']}-s{config['seed']}"
+
+    def report(self, runs, out, *, command: str = "", name: str | None = None):
+        """Tables 2 and 3 beside the paper, curves, predicted boxes and speed
+        (:mod:`setwise.tasks.clevr.report`)."""
+        from setwise.tasks.clevr.report import write_page
+
+        return write_page(self, runs, out, command=command, name=name)
