@@ -238,3 +238,26 @@ def test_sample_writes_smiles_sdf_and_metrics(tmp_path, capsys):
     assert found["validity"] == pytest.approx(len(valid) / 6)
     sdf = (tmp_path / "out" / "generated.sdf").read_text()
     assert sdf.count("$$$$") == len(valid)
+
+
+# --- results page ---------------------------------------------------------------------------
+
+def _run(creator, valid, unique):
+    final = {"validity": valid, "valid_unique": unique, "uniqueness": unique / max(valid, 1e-9),
+             "valid_connected": valid / 2, "reconstruction": 0.1}
+    return SimpleNamespace(config={"creator": creator, "backend": "torch"},
+                           summary={"final": final, "steps": 10, "time": 2.0}, metrics=[])
+
+
+def test_page_verdict_follows_the_numbers():
+    from setwise.tasks.qm9.report import ordering, table5
+    from setwise.tasks.qm9.task import PAPER_BASELINES, PAPER_TABLE5
+
+    good = [_run(c, v, v - 0.05) for c, v in (("top_n", 0.6), ("first_n", 0.61),
+                                               ("mlp", 0.59), ("iid", 0.3))]
+    assert "as in the paper" in ordering(good)
+    bad = [_run(c, v, v - 0.05) for c, v in (("top_n", 0.3), ("first_n", 0.61),
+                                              ("mlp", 0.59), ("iid", 0.5))]
+    assert "does not hold" in ordering(bad)
+    table = table5(good, PAPER_TABLE5, PAPER_BASELINES)
+    assert "60.0 ± 0.0" in table and "59.9 ± 1.4" in table and "MolGAN" in table
