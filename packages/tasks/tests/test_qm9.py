@@ -261,3 +261,26 @@ def test_page_verdict_follows_the_numbers():
     assert "does not hold" in ordering(bad)
     table = table5(good, PAPER_TABLE5, PAPER_BASELINES)
     assert "60.0 ± 0.0" in table and "59.9 ± 1.4" in table and "MolGAN" in table
+
+
+def test_sampled_graphs_follow_the_decoder_distribution():
+    """Generation samples atoms, bonds and bond types (the authors' ``generate``): sure
+    logits give the most likely graph; even edge logits give about half the pairs bonded,
+    always symmetric, never on the diagonal or on padding."""
+    atoms, bonds = ACETAMIDE
+    n = np.array([4])
+    sure = {"atom_logits": np.eye(4)[np.maximum(atoms, 0)][None] * 60,
+            "edge_logits": np.where(bonds > 0, 60.0, -60.0)[None],
+            "type_logits": (np.eye(4)[bonds][..., 1:] * 60)[None]}
+    rng = np.random.default_rng(0)
+    got = metrics.to_graphs(sure, n, rng)
+    np.testing.assert_array_equal(got[0][0], atoms)
+    np.testing.assert_array_equal(got[1][0], bonds)
+    even = {"atom_logits": np.zeros((200, 9, 4)), "edge_logits": np.zeros((200, 9, 9)),
+            "type_logits": np.zeros((200, 9, 9, 3))}
+    a, b = metrics.to_graphs(even, np.full(200, 6), rng)
+    assert (b == np.swapaxes(b, 1, 2)).all() and (b[:, np.arange(9), np.arange(9)] == 0).all()
+    assert (b[:, 6:] == 0).all() and (a[:, 6:] == -1).all()
+    frac = (b[:, :6, :6] > 0).sum() / (200 * 30)
+    assert 0.45 < frac < 0.55
+    assert set(np.unique(b[b > 0])) == {1, 2, 3} and set(np.unique(a[:, :6])) == {0, 1, 2, 3}

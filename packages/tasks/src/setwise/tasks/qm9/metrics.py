@@ -22,19 +22,37 @@ import numpy as np
 from setwise.tasks.datasets.qm9 import check_molecules
 
 
-def to_graphs(pred, n) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted logits -> ``(atoms [B, 9] (-1 padding), bonds [B, 9, 9])``: argmax atom
-    type; a bond where the symmetric edge logit is positive, of the argmax bond type."""
+def to_graphs(pred, n, rng: np.random.Generator | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted logits -> ``(atoms [B, 9] (-1 padding), bonds [B, 9, 9])``.
+
+    With ``rng`` None, the most likely graph: argmax atom type; a bond where the
+    (symmetrised) edge logit is positive, of the argmax bond type (reconstruction). With a
+    generator, a sample of the model's distribution, as the authors' ``generate``: atom
+    types ~ Categorical, each pair ``i < j`` bonded ~ Bernoulli(sigmoid(edge logit)), its type
+    ~ Categorical (generation)."""
     atom_logits = np.asarray(pred["atom_logits"], np.float64)
-    mask = np.arange(atom_logits.shape[1])[None] < np.asarray(n)[:, None]
-    atoms = np.where(mask, atom_logits.argmax(-1), -1)
-    pairs = mask[:, :, None] & mask[:, None, :] & ~np.eye(atom_logits.shape[1], dtype=bool)
+    size = atom_logits.shape[1]
+    mask = np.arange(size)[None] < np.asarray(n)[:, None]
+    pairs = mask[:, :, None] & mask[:, None, :] & ~np.eye(size, dtype=bool)
     edge = np.asarray(pred["edge_logits"], np.float64)
     edge = (edge + np.swapaxes(edge, 1, 2)) / 2
     kind = np.asarray(pred["type_logits"], np.float64)
-    kind = (kind + np.swapaxes(kind, 1, 2)).argmax(-1) + 1
-    bonds = np.where(pairs & (edge > 0), kind, 0)
-    return atoms, bonds
+    kind = kind + np.swapaxes(kind, 1, 2)
+    if rng is None:
+        atoms = np.where(mask, atom_logits.argmax(-1), -1)
+        bonds = np.where(pairs & (edge > 0), kind.argmax(-1) + 1, 0)
+        return atoms, bonds
+    atoms = np.where(mask, _categorical(rng, atom_logits), -1)
+    bonded = rng.random(edge.shape) < 1 / (1 + np.exp(-edge))
+    upper = np.triu(np.ones((size, size), bool), 1)[None]
+    bonds = np.where(pairs & upper & bonded, _categorical(rng, kind / 2) + 1, 0)
+    return atoms, bonds + np.swapaxes(bonds, 1, 2)
+
+
+def _categorical(rng, logits):
+    """One draw per row of ``softmax(logits)`` (last axis) by the Gumbel-max trick."""
+    return (logits + rng.gumbel(size=logits.shape)).argmax(-1)
 
 
 def generation_metrics(atoms, bonds) -> dict[str, float]:
