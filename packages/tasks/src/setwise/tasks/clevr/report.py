@@ -32,6 +32,8 @@ PAPER_STATE = {
     "first_n": ((0.7, 0.4), (11.7, 4.3), (50.3, 9.1), (81.2, 5.3), (84.8, 5.0)),
     "top_n": ((8.3, 1.9), (48.2, 6.4), (86.4, 3.8), (93.0, 2.6), (94.1, 2.3)),
 }
+#: Mean APs (%) below this are read as "nothing learnt": no ordering is claimed.
+NOISE_AP = 1.0
 BOX_KEYS = ("ap50", "ap60", "ap70", "ap80", "ap90")
 #: Our keys in the order of paper 2's Table 3 columns (see the task's Notes).
 STATE_KEYS = ("ap_0.125", "ap_0.25", "ap_0.5", "ap_1", "ap_inf")
@@ -80,8 +82,9 @@ def ordering(finals: dict, target: str) -> str:
     measured = ", ".join(f"{LABELS[c]} {score[c]:.3g} ± {spread[c]:.2g}" for c in ranked)
     loss = {c: R.mean(vals["set_loss"]) for c, vals in finals.items()}
     by_loss = " < ".join(LABELS[c] for c in sorted(loss, key=loss.get))
-    if max(score.values()) == 0:
-        verdict = "cannot be judged: every creator's AP is 0 at this budget"
+    if max(score.values()) < NOISE_AP:
+        verdict = (f"cannot be judged: every creator's mean AP is below {NOISE_AP:g}% (the "
+                   "model has not learnt to locate objects at this budget)")
     elif target == "boxes":
         holds = set(ranked[:2]) == {"top_n", "iid"}
         verdict = ("holds (Top-n and i.i.d. are the two best)" if holds else
@@ -241,7 +244,9 @@ def write_page(task, runs: Sequence, out, *, command: str, name: str | None = No
     if drawn:
         lines += ["## Predicted boxes (first validation images, seed 0 of each creator)", "",
                   "Solid: slots with presence above 0.5 (DSPN's display threshold); dotted: "
-                  "the other slots, opacity = presence.", "", f"![boxes]({boxes.name})", ""]
+                  "the other slots, opacity = presence. Images are drawn at 128 x 128; the "
+                  f"model saw them at {runs[0].config['image_size']} x "
+                  f"{runs[0].config['image_size']}.", "", f"![boxes]({boxes.name})", ""]
     lines += ["## Speed", "", "The sweep's own runs (training time per step including "
               "evaluations, measured under the sweep's load, the machine shared with another "
               "sweep):", "", speed_rows(runs), ""]
