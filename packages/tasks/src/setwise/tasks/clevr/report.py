@@ -7,6 +7,7 @@ Written by ``setwise sweep clevr`` through :meth:`ClevrTask.report
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -210,6 +211,32 @@ def speed_rows(runs) -> str:
                             rows)
 
 
+SPEED_FILE = "clevr-speed.json"
+
+
+def backend_speed(out: Path) -> list[str]:
+    """The table of :mod:`setwise.tasks.clevr.speed`'s file (both backends), if present."""
+    path = out / SPEED_FILE
+    if not path.exists():
+        return [f"(No `{SPEED_FILE}`: `python -m setwise.tasks.clevr.speed --out {path}` "
+                "times both backends.)"]
+    speed = json.loads(path.read_text())
+    rows = []
+    for key, rate in speed["steps_per_second"].items():
+        target, creator, backend = key.split("/")
+        rows.append([target, LABELS[creator], backend, f"{rate:.3g}"])
+    made = [f"- `python -m setwise.tasks.clevr.speed --out {path} --backends "
+            f"{' '.join(i['backends'])} --targets {' '.join(i['targets'])} --creators "
+            f"{' '.join(i['creators'])} --steps {i['steps']} --warmup {i['warmup']}` on "
+            f"{i['date']}, load average {i['load_before'][0]:.1f} before, "
+            f"{i['load_after'][0]:.1f} after" for i in speed["invocations"]]
+    return ["Timed Adam steps (the trainers' own step, batches included) after untimed "
+            "warm-up steps (JAX's compilation) at the sweep's budget, one CPU thread, while "
+            "other work loaded the machine: compare rows with each other, not with a quiet "
+            "machine. Made by:", "", *made, "",
+            R.markdown_table(["target", "creator", "backend", "steps/s"], rows)]
+
+
 def write_page(task, runs: Sequence, out, *, command: str, name: str | None = None):
     """``<out>/<name>.md`` with ``<name>.png`` (curves) and ``<name>-boxes.png``; returns
     ``(markdown path, curves path)``."""
@@ -249,7 +276,7 @@ def write_page(task, runs: Sequence, out, *, command: str, name: str | None = No
                   f"{runs[0].config['image_size']}.", "", f"![boxes]({boxes.name})", ""]
     lines += ["## Speed", "", "The sweep's own runs (training time per step including "
               "evaluations, measured under the sweep's load, the machine shared with another "
-              "sweep):", "", speed_rows(runs), ""]
+              "sweep):", "", speed_rows(runs), "", *backend_speed(out), ""]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, curves
