@@ -157,7 +157,10 @@ def page(task, runs: Sequence, out, *, command: str, name: str | None = None):
               table4(runs, PAPER_TABLE4), "", ordering(runs), "",
               f"![training curves and generated sets]({png.name})", "",
               "## Speed (training steps per second, measured under the load above)", "",
-              speed_table(runs), ""]
+              speed_table(runs), "",
+              "## Table 6 (reference-set sizes)", "",
+              "Its own page: [`synthetic-reference-size.md`](synthetic-reference-size.md) "
+              "(`setwise sweep synthetic:reference-size`).", ""]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png
