@@ -131,7 +131,7 @@ class QM9Task(Task):
     }
 
     sweep = SweepSpec(grid={"creator": CREATORS}, seeds=(0, 1, 2),
-                      overrides={"steps": 900, "eval_every": 450, "log_every": 50},
+                      overrides={"steps": 1200, "eval_every": 400, "log_every": 50},
                       figure="Table 5", notes=SWEEP_NOTES)
 
     def spec(self, config: Mapping) -> QM9Spec:
