@@ -326,3 +326,11 @@ def test_ablation_page_from_fake_runs(task, tmp_path):
     assert "| 10 | 2 | 0.71 ± 0.014 | 0.66 ± 0.014 | 0.268 | 0.05 ± 0 |" in text
     assert "best mean validation at 10 (paper: 10)" in text
     assert "the paper's trend holds at this budget (T = 10 minus T = 1: +0.100" in text
+    # the Table 2 page links the ablation pages beside it, with their verdicts
+    from setwise.tasks.molecules.report import ablation_links
+
+    links = ablation_links(task, tmp_path / "page")
+    assert links[0] == "## Ablations (appendix E)"
+    assert links[2].startswith("- [appendix E.1: inner steps T of the EA readout (GCN + EA)]"
+                               "(molecules-inner-steps.md): paper: increasing with T")
+    assert "Verdict: the paper's trend holds at this budget" in links[2] and len(links) == 4

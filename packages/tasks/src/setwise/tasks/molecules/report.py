@@ -197,6 +197,7 @@ def write(task, runs: Sequence, out, *, command: str = "", name: str | None = No
               *ea_versus_sum(table), ""]
     png = figure(table, runs, out / f"{name}.png", metric_name)
     lines += [f"![Table 2 and Fig. 5 at a CPU budget]({png.name})", ""]
+    lines += ablation_links(task, out)
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png
@@ -321,3 +322,20 @@ def ablation(task, which: str, runs: Sequence, out, *, command: str = "",
     md = out / f"{stem}.md"
     md.write_text("\n".join(lines))
     return md, png
+
+
+def ablation_links(task, out) -> list[str]:
+    """An "Ablations" section for the Table 2 page: per ablation whose page is in ``out``
+    (``<task>-<name>.md``), a link and its trend lines (:func:`ablation_verdict`, read back
+    from that page)."""
+    lines = []
+    for which, spec in task.ablations.items():
+        page = Path(out) / f"{task.name}-{which}.md"
+        if not page.exists():
+            continue
+        said = {line[2:].split(": ", 1)[0]: line[2:].split(": ", 1)[1]
+                for line in page.read_text().splitlines()
+                if line.startswith(("- Paper: ", "- Here: ", "- Verdict: "))}
+        lines.append(f"- [{spec.figure}]({page.name}): paper: {said.get('Paper', '?')} "
+                     f"Verdict: {said.get('Verdict', '?')} Here: {said.get('Here', '?')}")
+    return ["## Ablations (appendix E)", "", *lines, ""] if lines else []
