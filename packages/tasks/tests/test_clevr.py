@@ -354,11 +354,11 @@ def test_the_page_tables_sit_beside_the_paper_and_judge_the_ordering():
     assert "| Top-n | ours (3 seeds) | 41 ± 1 |" in text and "97.3 ± 1.3" in text
     assert finals["iid"]["ap50"] == pytest.approx([30, 31, 32])
     sentence = report.ordering(finals, "boxes")
-    assert "holds (Top-n and i.i.d. are the two best)" in sentence
+    assert "holds at this budget (Top-n and i.i.d. are the two best)" in sentence
     assert "Top-n 41 ± 1" in sentence
     state = report.ordering({c: {k: [v] * 3 for k, v in vals.items()}
                              for c, vals in finals.items() if c != "top_n"}, "state")
-    assert "does not hold (best: i.i.d.)" in state
+    assert "does not hold at this budget (best: i.i.d.)" in state
     zero = report.ordering({c: {"ap50": [0.0, 0.0], "set_loss": [1.0, 1.0]}
                             for c in scores}, "boxes")
     assert "cannot be judged" in zero

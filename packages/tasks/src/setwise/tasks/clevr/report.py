@@ -18,7 +18,7 @@ from setwise.tasks.checkpoint import CHECKPOINT, load_checkpoint
 
 CREATORS = ("mlp", "iid", "first_n", "top_n")
 LABELS = {"iid": "i.i.d.", "first_n": "First-n", "top_n": "Top-n", "mlp": "MLP"}
-COLORS = {"iid": "tab:red", "first_n": "tab:blue", "top_n": "tab:green", "mlp": "tab:gray"}
+COLORS = {"iid": "tab:red", "first_n": "tab:blue", "top_n": "tab:green", "mlp": "tab:purple"}
 #: Table 2 (boxes): AP50..AP90 in %, mean and std over 6 runs.
 PAPER_BOXES = {
     "mlp": ((93.7, 1.8), (82.8, 3.2), (59.6, 4.8), (26.2, 4.5), (1.8, 0.8)),
@@ -88,13 +88,13 @@ def ordering(finals: dict, target: str) -> str:
                    "model has not learnt to locate objects at this budget)")
     elif target == "boxes":
         holds = set(ranked[:2]) == {"top_n", "iid"}
-        verdict = ("holds (Top-n and i.i.d. are the two best)" if holds else
-                   f"does not hold (the two best are {LABELS[ranked[0]]} and "
+        verdict = ("holds at this budget (Top-n and i.i.d. are the two best)" if holds else
+                   f"does not hold at this budget (the two best are {LABELS[ranked[0]]} and "
                    f"{LABELS[ranked[1]] if len(ranked) > 1 else '-'})")
     else:
         holds = ranked[0] == "top_n"
-        verdict = ("holds (Top-n is best)" if holds else
-                   f"does not hold (best: {LABELS[ranked[0]]})")
+        verdict = ("holds at this budget (Top-n is best)" if holds else
+                   f"does not hold at this budget (best: {LABELS[ranked[0]]})")
     what = ("Top-n and i.i.d. best on boxes" if target == "boxes" else
             "Top-n best on full-scene prediction")
     close = [c for c in ranked[1:] if abs(score[ranked[0]] - score[c]) <= spread[ranked[0]]
@@ -102,9 +102,9 @@ def ordering(finals: dict, target: str) -> str:
     noise = (f" The gap between {LABELS[ranked[0]]} and "
              f"{', '.join(LABELS[c] for c in close)} is within one standard deviation of the "
              "seeds." if close else "")
-    return (f"Paper 2's ordering ({what}) {verdict} at this budget. Mean AP over the "
-            f"table's columns (%), mean ± std over seeds: {measured}.{noise} Held-out set "
-            f"loss, lowest first: {by_loss}.")
+    return (f"Paper 2's ordering ({what}) {verdict}. Mean AP over the table's columns (%), "
+            f"mean ± std over seeds: {measured}.{noise} Held-out set loss, lowest first: "
+            f"{by_loss}{'' if by_loss.endswith('.') else '.'}")
 
 
 def curves_figure(runs, path: Path):
