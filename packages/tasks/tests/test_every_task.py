@@ -155,11 +155,12 @@ def test_a_killed_run_resumes_exactly(name, backend, tmp_path):
     All three are subprocesses with the same environment: XLA reads its thread flags once per
     process, and they change the float32 rounding of fused operations (omniglot-counting's
     convolutions differ in the 7th digit), so an in-process run is no exact reference. They
-    share a JAX compilation cache.
+    share a JAX compilation cache (the test run's, see the root ``conftest.py``).
     """
     config = tiny(get_task(name), backend)
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache")}
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR":
+           os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(tmp_path / "jax-cache")}
     step = kill_after_first_checkpoint(train_command(name, backend, killed, 10**6), killed,
                                        env)
     assert step % config["eval_every"] == 0 and 0 < step
