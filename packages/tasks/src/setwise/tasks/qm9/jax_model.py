@@ -6,51 +6,26 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from setwise import jax_backend
 from setwise.tasks.layers.jax.gnn import gnn_node
-from setwise.tasks.layers.jax.mlp import linear, mlp
-from setwise.tasks.layers.jax.readout import readout
+from setwise.tasks.layers.jax.ops import Ops
 from setwise.tasks.layers.jax.set2graph import set2graph
-from setwise.tasks.layers.jax.transformer import transformer_layer
-from setwise.tasks.layers.jax.vae import kl_standard_normal, reparameterize, split_gaussian
 from setwise.tasks.qm9 import model as M
 
 
-class JaxOps:
-    """The backend namespace ``K`` of :mod:`.model` for JAX."""
+class JaxOps(Ops):
+    """The backend namespace ``K`` of :mod:`.model` for JAX: the shared
+    :class:`~setwise.tasks.layers.jax.ops.Ops` and what this model adds."""
 
     gnn_node = staticmethod(gnn_node)
-    readout = staticmethod(readout)
-    linear = staticmethod(linear)
-    mlp = staticmethod(mlp)
     set2graph = staticmethod(set2graph)
-    transformer_layer = staticmethod(transformer_layer)
-    reparameterize = staticmethod(reparameterize)
-    kl_standard_normal = staticmethod(kl_standard_normal)
-    split_gaussian = staticmethod(split_gaussian)
-    create_set = staticmethod(jax_backend.create_set)
-    relu = staticmethod(jax.nn.relu)
     sigmoid = staticmethod(jax.nn.sigmoid)
     softplus = staticmethod(jax.nn.softplus)
     einsum = staticmethod(jnp.einsum)
     maximum = staticmethod(jnp.maximum)
-    where = staticmethod(jnp.where)
-
-    @staticmethod
-    def sum(x, axis):
-        return x.sum(axis)
 
     @staticmethod
     def mean(x, axis):
         return x.mean(axis)
-
-    @staticmethod
-    def concat(xs, axis):
-        return jnp.concatenate(xs, axis=axis)
-
-    @staticmethod
-    def asfloat(x, like):
-        return jnp.asarray(x).astype(like.dtype)
 
     @staticmethod
     def slots(n, size):

@@ -6,54 +6,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from setwise import torch_backend
 from setwise.tasks.layers.torch.gnn import gnn_node
-from setwise.tasks.layers.torch.mlp import linear, mlp
-from setwise.tasks.layers.torch.readout import readout
+from setwise.tasks.layers.torch.ops import Ops
 from setwise.tasks.layers.torch.set2graph import set2graph
-from setwise.tasks.layers.torch.transformer import transformer_layer
-from setwise.tasks.layers.torch.vae import kl_standard_normal, reparameterize, split_gaussian
 from setwise.tasks.qm9 import model as M
 
 
-class TorchOps:
-    """The backend namespace ``K`` of :mod:`.model` for PyTorch."""
+class TorchOps(Ops):
+    """The backend namespace ``K`` of :mod:`.model` for PyTorch: the shared
+    :class:`~setwise.tasks.layers.torch.ops.Ops` and what this model adds."""
 
     gnn_node = staticmethod(gnn_node)
-    readout = staticmethod(readout)
-    linear = staticmethod(linear)
-    mlp = staticmethod(mlp)
     set2graph = staticmethod(set2graph)
-    transformer_layer = staticmethod(transformer_layer)
-    reparameterize = staticmethod(reparameterize)
-    kl_standard_normal = staticmethod(kl_standard_normal)
-    split_gaussian = staticmethod(split_gaussian)
-    create_set = staticmethod(torch_backend.create_set)
-    relu = staticmethod(torch.relu)
     sigmoid = staticmethod(torch.sigmoid)
     softplus = staticmethod(F.softplus)
     einsum = staticmethod(torch.einsum)
     maximum = staticmethod(torch.clamp_min)
 
     @staticmethod
-    def where(cond, x, other):
-        return torch.where(cond, x, other)
-
-    @staticmethod
-    def sum(x, axis):
-        return x.sum(axis)
-
-    @staticmethod
     def mean(x, axis):
         return x.mean(axis)
-
-    @staticmethod
-    def concat(xs, axis):
-        return torch.cat(xs, dim=axis)
-
-    @staticmethod
-    def asfloat(x, like):
-        return torch.as_tensor(x).to(dtype=like.dtype, device=like.device)
 
     @staticmethod
     def slots(n, size):
