@@ -17,33 +17,13 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from setwise.tasks.config import resolve
 from setwise.tasks.omniglot_counting.model import AGGREGATORS
 from setwise.tasks.report import load_average
-from setwise.tasks.train import set_threads, trainer_class
+from setwise.tasks.speed import steps_per_second
+from setwise.tasks.train import set_threads
 
 WIDTHS = ("cpu", "paper")
-
-
-def time_steps(task, config, steps: int, warmup: int, repeats: int) -> float:
-    """Steps/s of ``config``'s training step: the median over ``repeats`` windows of
-    ``steps`` steps, after ``warmup`` steps (on a shared machine a single window catches
-    other work's bursts)."""
-    trainer = trainer_class(config["backend"])(task, config, "cpu")
-    batches = [task.train_batch(config, i) for i in range(warmup + steps)]
-    for i in range(warmup):
-        logs = trainer.step(batches[i], i)
-    float(logs["loss"])  # wait for the device
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(warmup, warmup + steps):
-            logs = trainer.step(batches[i], i)
-        float(logs["loss"])
-        rates.append(steps / (time.perf_counter() - start))
-    return float(np.median(rates))
 
 
 def measure(backend: str, steps: int, warmup: int, repeats: int, aggregators=AGGREGATORS
@@ -56,7 +36,7 @@ def measure(backend: str, steps: int, warmup: int, repeats: int, aggregators=AGG
         for agg in aggregators:
             config = resolve(task, None if widths == "cpu" else "paper",
                              {"backend": backend, "aggregator": agg})
-            rate = time_steps(task, config, steps, warmup, repeats)
+            rate = steps_per_second(task, config, steps, warmup, repeats=repeats)
             rows.append({"backend": backend, "widths": widths, "aggregator": agg,
                          "batch_size": config["batch_size"], "steps_per_second": rate,
                          "load_average": load_average()})
