@@ -34,3 +34,15 @@ def full_data():
     """Skip unless ``$SETWISE_FULL_DATA_TESTS`` asks for the slow full-dataset checks."""
     if not os.environ.get(FULL_DATA_ENV):
         pytest.skip(f"set {FULL_DATA_ENV}=1 to convert the large OGB datasets in full")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small models on a shared CPU: one torch thread is far faster than torch's default
+    (a module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,15 +15,7 @@ from setwise.tasks.clevr.task import ClevrTask
 from setwise.tasks.config import resolve
 from setwise.tasks.layers import resnet as np_resnet
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # The metric ----------------------------------------------------------------------------------

@@ -16,14 +16,7 @@ from setwise.tasks.setmnist.task import SetMNISTTask
 BACKENDS = ("torch", "jax")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # The metric.

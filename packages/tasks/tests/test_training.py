@@ -14,15 +14,7 @@ TASK = get_task("median")
 BACKENDS = ("torch", "jax")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small models on a shared CPU: one thread is far faster than torch's default."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(backend, **kw):
