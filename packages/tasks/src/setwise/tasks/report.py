@@ -185,3 +185,25 @@ def ablation_page(task, which: str, runs: Sequence, out, *, command: str,
     md = out / f"{stem}.md"
     md.write_text("\n".join(lines))
     return md, figure
+
+
+def group_by(runs: Sequence, option: str, order: Sequence | None = None) -> dict[Any, list]:
+    """The runs by their value of ``option``: in ``order`` (values absent from it are left
+    out), else in the runs' order."""
+    groups: dict[Any, list] = {}
+    for run in runs:
+        groups.setdefault(run.config[option], []).append(run)
+    return groups if order is None else {v: groups[v] for v in order if v in groups}
+
+
+def speed_table(runs: Sequence, option: str, labels: Mapping[Any, str],
+                order: Sequence | None = None) -> str:
+    """Training steps per second of whole runs (steps over training time, mean over seeds)
+    per value of ``option`` (shown as ``labels``) and backend."""
+    rows = []
+    for value, group in group_by(runs, option, order).items():
+        for backend in sorted({r.config["backend"] for r in group}):
+            sub = [r for r in group if r.config["backend"] == backend]
+            rates = [r.summary["steps"] / max(r.summary["time"], 1e-9) for r in sub]
+            rows.append([labels.get(value, value), backend, len(sub), f"{mean(rates):.2f}"])
+    return markdown_table([option.capitalize(), "Backend", "Runs", "Training steps / s"], rows)

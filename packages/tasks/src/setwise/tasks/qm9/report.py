@@ -20,10 +20,7 @@ LOSSES = (("atom_ce", "atom-type CE"), ("edge_bce", "edge-presence BCE"),
 
 
 def _by_creator(runs) -> dict[str, list]:
-    groups: dict[str, list] = {}
-    for run in runs:
-        groups.setdefault(run.config["creator"], []).append(run)
-    return {c: groups[c] for c in CREATORS if c in groups}
+    return R.group_by(runs, "creator", CREATORS)
 
 
 def _final(group, key) -> list[float]:
@@ -48,17 +45,6 @@ def table5(runs, paper, baselines) -> str:
         rows.append([f"{method}, {generator} (paper's quote)", f"{valid:g}", f"{unique:g}",
                      *(["-"] * (len(COLUMNS) - 2))])
     return R.markdown_table(["Model", *(label for _, label in COLUMNS)], rows)
-
-
-def speed_table(runs) -> str:
-    """Training steps per second of each creator and backend (mean over seeds)."""
-    rows = []
-    for creator, group in _by_creator(runs).items():
-        for backend in sorted({r.config["backend"] for r in group}):
-            sub = [r for r in group if r.config["backend"] == backend]
-            rates = [r.summary["steps"] / max(r.summary["time"], 1e-9) for r in sub]
-            rows.append([LABELS[creator], backend, len(sub), f"{R.mean(rates):.2f}"])
-    return R.markdown_table(["Creator", "Backend", "Runs", "Training steps / s"], rows)
 
 
 def ordering(runs) -> str:
@@ -214,7 +200,7 @@ def page(task, runs: Sequence, out, *, command: str, name: str | None = None):
               "Generated molecules (first run of each creator, z ~ N(0, I), seed 0):", "",
               f"![generated molecules]({grid.name})", "",
               "## Speed (training steps per second, measured under the load above)", "",
-              speed_table(runs), ""]
+              R.speed_table(runs, "creator", LABELS, CREATORS), ""]
     md = out / f"{name}.md"
     md.write_text("\n".join(lines))
     return md, png

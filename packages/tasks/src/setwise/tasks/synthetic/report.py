@@ -21,10 +21,7 @@ NEIGHBOR_DIST = 2.0
 
 
 def _by_creator(runs) -> dict[str, list]:
-    groups: dict[str, list] = {}
-    for run in runs:
-        groups.setdefault(run.config["creator"], []).append(run)
-    return {c: groups[c] for c in CREATORS if c in groups}
+    return R.group_by(runs, "creator", CREATORS)
 
 
 def table4(runs, paper) -> str:
@@ -40,17 +37,6 @@ def table4(runs, paper) -> str:
         rows.append([f"{LABELS[creator]} (paper)",
                      *(f"{ref[k][0]:g} ± {ref[k][1]:g}" if k in ref else "-" for k, _ in COLUMNS)])
     return R.markdown_table(["Creator", *(label for _, label in COLUMNS)], rows)
-
-
-def speed_table(runs) -> str:
-    """Training steps per second of each creator and backend (mean over seeds)."""
-    rows = []
-    for creator, group in _by_creator(runs).items():
-        for backend in sorted({r.config["backend"] for r in group}):
-            sub = [r for r in group if r.config["backend"] == backend]
-            rates = [r.summary["steps"] / max(r.summary["time"], 1e-9) for r in sub]
-            rows.append([LABELS[creator], backend, len(sub), f"{R.mean(rates):.2f}"])
-    return R.markdown_table(["Creator", "Backend", "Runs", "Training steps / s"], rows)
 
 
 def ordering(runs) -> str:
@@ -157,7 +143,7 @@ def page(task, runs: Sequence, out, *, command: str, name: str | None = None):
               table4(runs, PAPER_TABLE4), "", ordering(runs), "",
               f"![training curves and generated sets]({png.name})", "",
               "## Speed (training steps per second, measured under the load above)", "",
-              speed_table(runs), "",
+              R.speed_table(runs, "creator", LABELS, CREATORS), "",
               "## Table 6 (reference-set sizes)", "",
               "Its own page: [`synthetic-reference-size.md`](synthetic-reference-size.md) "
               "(`setwise sweep synthetic:reference-size`).", ""]
