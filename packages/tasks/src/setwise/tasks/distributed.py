@@ -52,6 +52,7 @@ addressable devices' slices (:func:`jax.make_array_from_callback`).
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Mapping
 
@@ -204,6 +205,14 @@ def _torch_classes():
     return torch, dist, TorchTrainer, torch_device, TorchRng, step_seed
 
 
+def _destroy_process_group(dist) -> None:
+    """At exit: a process group left to the interpreter's teardown can abort the process
+    (``terminate called without an active exception`` from its threads, exit status -6,
+    which ``torchrun`` reports as the run failing)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 class TorchDistributedTrainer:
     """The torch trainer of one rank under ``torchrun`` (see the module docstring).
 
@@ -223,6 +232,7 @@ class TorchDistributedTrainer:
             device = f"cuda:{local}"
         if not dist.is_initialized():
             dist.init_process_group("nccl" if cuda else "gloo")
+            atexit.register(_destroy_process_group, dist)
         self.inner = TorchTrainer(task, config, device, dtype)
         self.device = self.inner.device
         backend = "nccl" if cuda else "gloo"
