@@ -85,11 +85,11 @@ def test_both_trainers_step_with_the_rate_they_are_given(backend):
 def test_a_resumed_run_follows_the_same_rates(backend, tmp_path):
     """patience 0 at a large rate: the loss stalls, the rate is cut and logged; a run stopped
     half way and resumed logs exactly what an uninterrupted one does."""
-    config = resolve(TASK, "tiny", {"aggregator": "sum", "backend": backend, "steps": 24,
+    config = resolve(TASK, "tiny", {"aggregator": "sum", "backend": backend, "steps": 12,
                                     "eval_every": 2, "log_every": 1, "lr": 0.3,
                                     "lr_patience": 0})
     fit(TASK, config, tmp_path / "whole", device="cpu", progress=False, plot=False)
-    fit(TASK, {**config, "steps": 12}, tmp_path / "part", device="cpu", progress=False,
+    fit(TASK, {**config, "steps": 6}, tmp_path / "part", device="cpu", progress=False,
         plot=False)
     fit(TASK, config, tmp_path / "part", device="cpu", progress=False, plot=False, resume=True)
 
