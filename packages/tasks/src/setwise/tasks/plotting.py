@@ -126,12 +126,7 @@ def plot_sweep(out, axis: str, values: Sequence, curves: Mapping[str, Mapping[st
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_ablation(out, axis: str, values: Sequence, curves: Mapping[str, Mapping[str, Sequence]],
@@ -155,9 +150,14 @@ def plot_ablation(out, axis: str, values: Sequence, curves: Mapping[str, Mapping
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+def _save(fig, out, dpi: int = 120) -> Path:
+    """Lay out ``fig``, write it to ``out`` (its folder made if needed), close it."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out

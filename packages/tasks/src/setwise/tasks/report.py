@@ -207,3 +207,15 @@ def speed_table(runs: Sequence, option: str, labels: Mapping[Any, str],
             rates = [r.summary["steps"] / max(r.summary["time"], 1e-9) for r in sub]
             rows.append([labels.get(value, value), backend, len(sub), f"{mean(rates):.2f}"])
     return markdown_table([option.capitalize(), "Backend", "Runs", "Training steps / s"], rows)
+
+
+def run_predictions(task, run, config: Mapping) -> tuple[dict, dict]:
+    """A trained run's predictions on the first batch of ``task.eval_batches(config)``, its
+    checkpoint's parameters and state loaded on the CPU (any backend's run):
+    ``(batch, {name: array})``. For the pages' pictures."""
+    from setwise.tasks.train import init_weights, trainer_class
+
+    batch = task.eval_batches(config)[0]
+    trainer = trainer_class(config["backend"])(task, config, "cpu")
+    init_weights(trainer, run.run_dir)
+    return batch, trainer.predict(batch, 0)

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from setwise.tasks import report as R
-from setwise.tasks.checkpoint import CHECKPOINT, load_checkpoint
 
 CREATORS = ("mlp", "iid", "first_n", "top_n")
 LABELS = {"iid": "i.i.d.", "first_n": "First-n", "top_n": "Top-n", "mlp": "MLP"}
@@ -154,7 +153,6 @@ def boxes_figure(task, runs, path: Path, count: int = 4):
     from matplotlib.patches import Rectangle
 
     from setwise.tasks.clevr import data
-    from setwise.tasks.train import trainer_class
 
     seed = min(r.config["seed"] for r in runs)
     chosen = {c: g[0] for c, g in groups([r for r in runs if r.config["seed"] == seed],
@@ -180,11 +178,7 @@ def boxes_figure(task, runs, path: Path, count: int = 4):
     axes[0, 0].set_ylabel("ground truth", fontsize=8)
     for r, (creator, run) in enumerate(chosen.items(), 1):
         config = {**run.config, "eval_size": count, "eval_batch_size": count}
-        batch = task.eval_batches(config)[0]
-        trainer = trainer_class(config["backend"])(task, config, "cpu")
-        ckpt = load_checkpoint(Path(run.run_dir) / CHECKPOINT)
-        trainer.set_weights(ckpt.params, ckpt.state)
-        pred = trainer.predict(batch, 0)
+        _, pred = R.run_predictions(task, run, config)
         for i in range(count):
             axes[r, i].imshow(images[i])
             draw(axes[r, i], pred["objects"][i], pred["presence"][i], COLORS[creator])

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from setwise.tasks import report as R
-from setwise.tasks.checkpoint import CHECKPOINT, load_checkpoint
 
 #: Paper 2, Table 1: test Chamfer (x 1e-5), mean and 95% CI over 6 runs.
 PAPER = {("tspn", "iid"): (16.42, 0.53), ("tspn", "first_n"): (15.45, 1.41),
@@ -163,8 +162,6 @@ def reconstructions_figure(task, runs, path: Path, count: int = 4):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from setwise.tasks.train import trainer_class
-
     chosen = {(r.config["model"], r.config["creator"]): r for r in runs
               if r.config["seed"] == min(x.config["seed"] for x in runs)}
     models = sorted({m for m, _ in chosen})
@@ -179,11 +176,7 @@ def reconstructions_figure(task, runs, path: Path, count: int = 4):
             if run is None:
                 continue
             config = {**run.config, "eval_size": count, "eval_batch_size": count}
-            batch = task.eval_batches(config)[0]
-            trainer = trainer_class(config["backend"])(task, config, "cpu")
-            ckpt = load_checkpoint(Path(run.run_dir) / CHECKPOINT)
-            trainer.set_weights(ckpt.params, ckpt.state)
-            pred = trainer.predict(batch, 0)
+            batch, pred = R.run_predictions(task, run, config)
             for i in range(count):
                 ax = axes[r, i]
                 pts = pred["points"][i]
